@@ -1,0 +1,44 @@
+# Two commands for a newcomer: `make demo` (the main job) and `make test`.
+# Each creates its own virtual environment; only Python 3.11+ and make/pip are needed.
+PYTHON ?= python3
+VENV := .venv
+ORACLE_VENV := .venv-oracle
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint typecheck unit oracle bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# The oracle environment for differential tests: the stack pyqldb pins (amazon.ion 0.9.3,
+# ionhash 1.2.1). It cannot share an environment with amazon.ion >= 0.15.
+$(ORACLE_VENV)/.installed: tests/oracle/requirements.txt
+	$(PYTHON) -m venv $(ORACLE_VENV)
+	$(ORACLE_VENV)/bin/pip install --quiet -r tests/oracle/requirements.txt
+	touch $@
+
+oracle: $(ORACLE_VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/python -m auditor.demo
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+unit: $(VENV)/.installed oracle
+	QLDB_AUDIT_ORACLE_PYTHON=$(ORACLE_VENV)/bin/python $(BIN)/pytest --cov --cov-report=term
+
+test: lint typecheck unit
+
+bench: $(VENV)/.installed oracle
+	$(BIN)/python bench/bench_ion_hash.py --oracle-python $(ORACLE_VENV)/bin/python
+
+clean:
+	rm -rf $(VENV) $(ORACLE_VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .hypothesis

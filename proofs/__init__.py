@@ -1,0 +1,35 @@
+"""qldb-auditor's proof engine: pure functions over bytes and parsed Ion values.
+
+No files, network, boto3 or click. See each module's docstring for the algorithm it implements.
+"""
+
+from proofs.errors import MalformedError, ProofError, VerificationError
+from proofs.ionhash import HashFunction, ion_hash
+from proofs.merkle import HASH_LENGTH, MAX_PROOF_LENGTH, dot, fold, merkle_root
+from proofs.qldb import (
+    BlockResult,
+    Check,
+    revision_hash,
+    verify_block,
+    verify_proof,
+    verify_revision,
+)
+
+__all__ = [
+    "HASH_LENGTH",
+    "MAX_PROOF_LENGTH",
+    "BlockResult",
+    "Check",
+    "HashFunction",
+    "MalformedError",
+    "ProofError",
+    "VerificationError",
+    "dot",
+    "fold",
+    "ion_hash",
+    "merkle_root",
+    "revision_hash",
+    "verify_block",
+    "verify_proof",
+    "verify_revision",
+]

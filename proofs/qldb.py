@@ -1,0 +1,310 @@
+"""QLDB revision, block and proof checks (docs: qldb-formats.md §2, §3.2, §4.1).
+
+- revision hash = ``dot(IonHash(data), IonHash(metadata))``; a redacted revision stores
+  ``dataHash`` (= IonHash of the original data) in place of ``data``.
+- block: ``IonHash(transactionInfo)`` and ``IonHash(redactionInfo)`` (when present) and the
+  Merkle root of the revision hashes (or of a stream record's ``revisionSummaries``) are
+  elements of ``entriesHashList``; ``entriesHash = merkle_root(entriesHashList)``;
+  ``blockHash = dot(entriesHash, previousBlockHash)``. Other list elements are opaque.
+- proof: ``fold(start, proof) == digest``.
+
+Inputs are Ion structs as ``amazon.ion.simpleion.loads`` returns them (or plain ``dict``).
+Every check raises on failure and, on success, returns what it checked (a :class:`Check` list),
+so callers can report exactly what was verified and what was not.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from proofs.errors import MalformedError, VerificationError
+from proofs.ionhash import ion_hash
+from proofs.merkle import EMPTY, MAX_PROOF_LENGTH, check_hash, dot, fold, merkle_root
+
+MAX_ENTRIES = 1 << 20  # entries or revisions in one block
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One passed check: its machine name, the field it speaks of, and the matching values."""
+
+    name: str
+    locator: str
+    expected: bytes | None = None
+    actual: bytes | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockResult:
+    """What :func:`verify_block` checked, and what it could not recompute."""
+
+    strand_id: str | None
+    sequence_no: int | None
+    block_hash: bytes
+    checks: tuple[Check, ...]
+    revisions_verified: int
+    revisions_redacted: int  # hash-only: dataHash in place of data, still recomputed
+    revisions_deleted: int  # metadata without data: hash rule unknown, not recomputed
+    revisions_system: int  # {hash} only: not recomputable, still part of the revisions root
+
+
+def _get(struct: Any, key: str, locator: str, required: bool = True) -> Any:
+    if not isinstance(struct, Mapping):
+        raise MalformedError("not-a-struct", locator, "expected an Ion struct")
+    if key not in struct:
+        if required:
+            raise MalformedError("missing-field", f"{locator}.{key}", "missing field")
+        return None
+    all_values = getattr(struct, "get_all_values", None)
+    if all_values is not None and len(all_values(key)) > 1:
+        raise MalformedError("duplicate-field", f"{locator}.{key}", "field appears more than once")
+    return struct[key]
+
+
+def _hash(struct: Any, key: str, locator: str) -> bytes:
+    return check_hash(_get(struct, key, locator), f"{locator}.{key}")
+
+
+def _hash_list(value: Any, locator: str, limit: int) -> list[bytes]:
+    if not isinstance(value, list | tuple):
+        raise MalformedError("not-a-list", locator, "expected a list of hashes")
+    if len(value) > limit:
+        raise MalformedError("list-length", locator, f"at most {limit} elements, got {len(value)}")
+    return [check_hash(h, f"{locator}[{i}]") for i, h in enumerate(value)]
+
+
+def _equal(expected: bytes, actual: bytes) -> bool:
+    return hmac.compare_digest(expected, actual)
+
+
+def revision_hash(revision: Any, locator: str = "revision") -> bytes:
+    """Recompute a committed revision's hash from ``data`` (or ``dataHash``) and ``metadata``.
+
+    Raises :class:`MalformedError` when ``metadata`` is missing or not a struct, when ``dataHash``
+    is not 32 bytes, when both ``data`` and ``dataHash`` are present, or when neither is (a
+    deleted revision, whose hash rule QLDB never documented).
+    """
+    metadata = _get(revision, "metadata", locator)
+    if not isinstance(metadata, Mapping):
+        raise MalformedError("not-a-struct", f"{locator}.metadata", "expected an Ion struct")
+    has_data = "data" in revision
+    if "dataHash" in revision:
+        if has_data:
+            raise MalformedError("data-and-datahash", locator, "has both data and dataHash")
+        data_hash = _hash(revision, "dataHash", locator)
+    elif has_data:
+        data_hash = ion_hash(_get(revision, "data", locator))
+    else:
+        raise MalformedError(
+            "deleted-revision",
+            locator,
+            "no data and no dataHash (a deleted revision: its hash rule is not known)",
+        )
+    return dot(data_hash, ion_hash(metadata))
+
+
+def verify_revision(revision: Any, locator: str = "revision") -> Check:
+    """Check that a revision's ``hash`` equals its recomputed hash.
+
+    Raises :class:`MalformedError` (see :func:`revision_hash`; also a missing or non-32-byte
+    ``hash``) or :class:`VerificationError` (reason ``revision-hash``).
+    """
+    stated = _hash(revision, "hash", locator)
+    computed = revision_hash(revision, locator)
+    if not _equal(stated, computed):
+        raise VerificationError(
+            "revision-hash",
+            f"{locator}.hash",
+            "does not match the hash of data and metadata",
+            expected=stated,
+            actual=computed,
+        )
+    detail = "redacted: dataHash in place of data" if "dataHash" in revision else ""
+    return Check("revision-hash", f"{locator}.hash", stated, computed, detail)
+
+
+def verify_proof(start: bytes, proof: Sequence[bytes], digest: bytes) -> Check:
+    """Check that folding ``proof`` onto ``start`` gives ``digest``.
+
+    Raises :class:`MalformedError` (a hash that is not 32 bytes, a proof over the length cap) or
+    :class:`VerificationError` (reason ``proof-digest``, expected = digest, actual = the fold).
+    """
+    if not isinstance(proof, list | tuple):
+        raise MalformedError("not-a-list", "proof", "expected a list of hashes")
+    digest = check_hash(digest, "digest")
+    computed = fold(start, proof)
+    if not _equal(digest, computed):
+        raise VerificationError(
+            "proof-digest",
+            "proof",
+            "folding the proof does not give the digest",
+            expected=digest,
+            actual=computed,
+        )
+    return Check("proof-digest", "proof", digest, computed, f"{len(proof)} proof elements")
+
+
+def _in_list(name: str, locator: str, value: bytes, entries: list[bytes]) -> Check:
+    for i, entry in enumerate(entries):
+        if _equal(entry, value):
+            return Check(name, locator, value, entry, f"entriesHashList[{i}]")
+    raise VerificationError(
+        name, locator, "its hash is not an element of entriesHashList", expected=value, actual=None
+    )
+
+
+def _address(block: Any, locator: str) -> tuple[str | None, int | None]:
+    address = _get(block, "blockAddress", locator, required=False)
+    if address is None:
+        return None, None
+    strand = _get(address, "strandId", f"{locator}.blockAddress")
+    sequence = _get(address, "sequenceNo", f"{locator}.blockAddress")
+    if not isinstance(strand, str) or isinstance(sequence, bool) or not isinstance(sequence, int):
+        raise MalformedError(
+            "block-address", f"{locator}.blockAddress", "expected {strandId: string, sequenceNo: int}"
+        )
+    return str(strand), int(sequence)
+
+
+def verify_block(block: Any, locator: str = "block") -> BlockResult:
+    """Verify one journal block (GetBlock / export / stream ``BLOCK_SUMMARY`` payload).
+
+    Checks, in order: every revision with data or dataHash recomputes to its ``hash`` and names
+    this block's address and transaction; the revisions root (of ``revisions`` or a stream
+    record's ``revisionSummaries``), ``IonHash(transactionInfo)`` and ``IonHash(redactionInfo)``
+    are elements of ``entriesHashList``; ``entriesHash`` is the list's Merkle root;
+    ``blockHash = dot(entriesHash, previousBlockHash)``. Hash-only system revisions and deleted
+    revisions are counted, not recomputed; they still enter the revisions root.
+
+    Raises :class:`MalformedError` for a wrong shape, :class:`VerificationError` at the first
+    mismatch (its ``reason`` names the check).
+    """
+    strand, sequence = _address(block, locator)
+    where = f"{locator} {sequence}" if sequence is not None else locator
+    entries = _hash_list(_get(block, "entriesHashList", where), f"{where}.entriesHashList", MAX_ENTRIES)
+    if not entries:
+        raise MalformedError("empty-list", f"{where}.entriesHashList", "no entries")
+    entries_hash = _hash(block, "entriesHash", where)
+    block_hash = _hash(block, "blockHash", where)
+    previous = _get(block, "previousBlockHash", where, required=sequence != 0)
+    previous = EMPTY if previous is None or len(previous) == 0 else check_hash(
+        previous, f"{where}.previousBlockHash"
+    )
+    transaction_id = _get(block, "transactionId", where, required=False)
+    info = _get(block, "transactionInfo", where, required=False)
+    documents = _get(info, "documents", f"{where}.transactionInfo", False) if info else None
+
+    checks: list[Check] = []
+    counts = {"verified": 0, "redacted": 0, "deleted": 0, "system": 0}
+    revisions = _get(block, "revisions", where, required=False)
+    summaries = _get(block, "revisionSummaries", where, required=False)
+    leaves: list[bytes] | None = None
+    if revisions is not None:
+        if not isinstance(revisions, list) or len(revisions) > MAX_ENTRIES:
+            raise MalformedError("not-a-list", f"{where}.revisions", "expected a list of revisions")
+        leaves = []
+        for i, revision in enumerate(revisions):
+            at = f"{where}.revisions[{i}]"
+            leaves.append(_hash(revision, "hash", at))
+            if _get(revision, "metadata", at, required=False) is None:
+                counts["system"] += 1
+                continue
+            _check_links(revision, at, (strand, sequence), transaction_id, documents)
+            if "data" not in revision and "dataHash" not in revision:
+                counts["deleted"] += 1
+                continue
+            checks.append(verify_revision(revision, at))
+            counts["redacted" if "dataHash" in revision else "verified"] += 1
+        leaves_name = "revisions"
+    elif summaries is not None:
+        if not isinstance(summaries, list) or len(summaries) > MAX_ENTRIES:
+            raise MalformedError("not-a-list", f"{where}.revisionSummaries", "expected a list")
+        leaves = [_hash(s, "hash", f"{where}.revisionSummaries[{i}]") for i, s in enumerate(summaries)]
+        for i, summary in enumerate(summaries):
+            _check_document(summary, "documentId", f"{where}.revisionSummaries[{i}]", documents)
+        leaves_name = "revisionSummaries"
+    if leaves:
+        root = merkle_root(leaves)
+        checks.append(_in_list("revisions-root", f"{where}.{leaves_name}", root, entries))
+    if info is not None:
+        checks.append(
+            _in_list("transaction-info", f"{where}.transactionInfo", ion_hash(info), entries)
+        )
+    redaction = _get(block, "redactionInfo", where, required=False)
+    if redaction is not None:
+        checks.append(
+            _in_list("redaction-info", f"{where}.redactionInfo", ion_hash(redaction), entries)
+        )
+    root = merkle_root(entries)
+    if not _equal(root, entries_hash):
+        raise VerificationError(
+            "entries-hash", f"{where}.entriesHash", "is not the Merkle root of entriesHashList",
+            expected=entries_hash, actual=root,
+        )  # fmt: skip
+    checks.append(Check("entries-hash", f"{where}.entriesHash", entries_hash, root))
+    computed = dot(entries_hash, previous)
+    if not _equal(computed, block_hash):
+        raise VerificationError(
+            "block-hash", f"{where}.blockHash", "is not dot(entriesHash, previousBlockHash)",
+            expected=block_hash, actual=computed,
+        )  # fmt: skip
+    checks.append(Check("block-hash", f"{where}.blockHash", block_hash, computed))
+    return BlockResult(
+        strand_id=strand,
+        sequence_no=sequence,
+        block_hash=block_hash,
+        checks=tuple(checks),
+        revisions_verified=counts["verified"],
+        revisions_redacted=counts["redacted"],
+        revisions_deleted=counts["deleted"],
+        revisions_system=counts["system"],
+    )
+
+
+def _check_links(
+    revision: Any,
+    at: str,
+    address: tuple[str | None, int | None],
+    transaction_id: Any,
+    documents: Any,
+) -> None:
+    """A user revision must name its block's address, transaction and a document it wrote."""
+    metadata = _get(revision, "metadata", at)
+    if address[1] is not None and "blockAddress" in revision:
+        own = _address(revision, at)
+        if own != address:
+            raise VerificationError(
+                "block-address", f"{at}.blockAddress", "is not the address of its block",
+                expected=f"{address[0]}/{address[1]}", actual=f"{own[0]}/{own[1]}",
+            )  # fmt: skip
+    tx = _get(metadata, "txId", f"{at}.metadata", required=False)
+    if transaction_id is not None and tx is not None and str(tx) != str(transaction_id):
+        raise VerificationError(
+            "transaction-id", f"{at}.metadata.txId", "is not the block's transactionId",
+            expected=str(transaction_id), actual=str(tx),
+        )  # fmt: skip
+    _check_document(metadata, "id", f"{at}.metadata", documents)
+
+
+def _check_document(struct: Any, key: str, at: str, documents: Any) -> None:
+    doc = _get(struct, key, at, required=False)
+    if documents is not None and doc is not None and str(doc) not in documents:
+        raise VerificationError(
+            "transaction-documents", f"{at}.{key}", "is not among transactionInfo.documents",
+            expected=", ".join(sorted(str(d) for d in documents)), actual=str(doc),
+        )  # fmt: skip
+
+
+__all__ = [
+    "MAX_PROOF_LENGTH",
+    "BlockResult",
+    "Check",
+    "revision_hash",
+    "verify_block",
+    "verify_proof",
+    "verify_revision",
+]
