@@ -5,7 +5,7 @@ No files, network, boto3 or click. See each module's docstring for the algorithm
 
 from proofs.errors import MalformedError, ProofError, VerificationError
 from proofs.ionhash import HashFunction, ion_hash
-from proofs.merkle import HASH_LENGTH, MAX_PROOF_LENGTH, dot, fold, merkle_root
+from proofs.merkle import HASH_LENGTH, MAX_PROOF_LENGTH, check_hash, dot, fold, merkle_root
 from proofs.qldb import (
     BlockResult,
     Check,
@@ -24,6 +24,7 @@ __all__ = [
     "MalformedError",
     "ProofError",
     "VerificationError",
+    "check_hash",
     "dot",
     "fold",
     "ion_hash",

@@ -48,5 +48,6 @@ class VerificationError(ProofError):
         self, reason: str, locator: str, message: str, expected: Value, actual: Value
     ) -> None:
         super().__init__(reason, locator, f"{message} (expected {b64(expected)}, got {b64(actual)})")
+        self.problem = message
         self.expected = expected
         self.actual = actual

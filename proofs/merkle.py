@@ -70,7 +70,7 @@ def merkle_root(hashes: Sequence[bytes]) -> bytes:
     return level[0] if level else EMPTY
 
 
-def fold(start: bytes, proof: Sequence[bytes]) -> bytes:
+def fold(start: bytes, proof: Sequence[bytes], locator: str = "proof") -> bytes:
     """``dot`` every proof element onto ``start`` in order and return the result.
 
     Raises :class:`MalformedError` if ``start`` or an element is not a 32-byte hash, or the proof
@@ -78,9 +78,9 @@ def fold(start: bytes, proof: Sequence[bytes]) -> bytes:
     """
     if len(proof) > MAX_PROOF_LENGTH:
         raise MalformedError(
-            "proof-length", "proof", f"at most {MAX_PROOF_LENGTH} elements, got {len(proof)}"
+            "proof-length", locator, f"at most {MAX_PROOF_LENGTH} elements, got {len(proof)}"
         )
-    candidate = check_hash(start, "proof start")
+    candidate = check_hash(start, f"{locator} start")
     for i, element in enumerate(proof):
-        candidate = dot(candidate, check_hash(element, f"proof[{i}]"))
+        candidate = dot(candidate, check_hash(element, f"{locator}[{i}]"))
     return candidate

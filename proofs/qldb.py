@@ -127,25 +127,27 @@ def verify_revision(revision: Any, locator: str = "revision") -> Check:
     return Check("revision-hash", f"{locator}.hash", stated, computed, detail)
 
 
-def verify_proof(start: bytes, proof: Sequence[bytes], digest: bytes) -> Check:
+def verify_proof(
+    start: bytes, proof: Sequence[bytes], digest: bytes, locator: str = "proof"
+) -> Check:
     """Check that folding ``proof`` onto ``start`` gives ``digest``.
 
     Raises :class:`MalformedError` (a hash that is not 32 bytes, a proof over the length cap) or
     :class:`VerificationError` (reason ``proof-digest``, expected = digest, actual = the fold).
     """
     if not isinstance(proof, list | tuple):
-        raise MalformedError("not-a-list", "proof", "expected a list of hashes")
-    digest = check_hash(digest, "digest")
-    computed = fold(start, proof)
+        raise MalformedError("not-a-list", locator, "expected a list of hashes")
+    digest = check_hash(digest, f"{locator} digest")
+    computed = fold(start, proof, locator)
     if not _equal(digest, computed):
         raise VerificationError(
             "proof-digest",
-            "proof",
+            locator,
             "folding the proof does not give the digest",
             expected=digest,
             actual=computed,
         )
-    return Check("proof-digest", "proof", digest, computed, f"{len(proof)} proof elements")
+    return Check("proof-digest", locator, digest, computed, f"{len(proof)} proof elements")
 
 
 def _in_list(name: str, locator: str, value: bytes, entries: list[bytes]) -> Check:

@@ -1,0 +1,145 @@
+"""``qldb-audit``: a thin click layer (options → call → render → exit code).
+
+Exit codes: 0 verified (and the digest, if any, is trusted), 1 a check failed (tampering or
+mismatch), 2 usage error or malformed/unreadable input, 3 consistent but nothing attests the
+digest. With several files the worst wins: 1 > 2 > 3 > 0. Human ``OK:``/``FAIL:`` lines go to
+stderr; ``--json`` prints one versioned report on stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import click
+
+from auditor import __version__, formats, report, verify
+from auditor.formats import Digest
+from auditor.report import ItemReport
+from proofs import ProofError
+
+EXIT_HELP = """
+\b
+Exit codes:
+  0  verified, and the digest is trusted (supplied with --digest)
+  1  a check failed (tampering or mismatch)
+  2  usage error, or malformed / unreadable input
+  3  consistent, but nothing attests the digest
+With several files, all are checked; the worst code wins (1 > 2 > 3 > 0).
+"""
+
+
+class UsageError(click.UsageError):
+    """A one-line error for a bad option value (exit 2)."""
+
+
+def _fail_usage(error: ProofError) -> None:
+    click.echo(f"ERROR: {error}", err=True)
+    sys.exit(2)
+
+
+def _digest(path: str | None) -> Digest | None:
+    if path is None:
+        return None
+    try:
+        return formats.load_digest(path)
+    except ProofError as e:
+        _fail_usage(e)
+    return None  # pragma: no cover - _fail_usage exits
+
+
+def _render(command: str, items: list[ItemReport], as_json: bool, verbose: int) -> None:
+    for item in items:
+        click.echo(item.headline(), err=True)
+        if verbose:
+            for check in item.checks:
+                where = f" ({check.detail})" if check.detail else ""
+                click.echo(f"  ok  {check.name}: {check.subject}{where}", err=True)
+            for note in item.notes:
+                click.echo(f"  note  {note}", err=True)
+    if len(items) > 1:
+        counts = report.summary(items)
+        line = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+        click.echo(f"summary: {len(items)} items: {line}", err=True)
+    if as_json:
+        click.echo(report.to_json(command, items))
+    sys.exit(report.worst_exit_code(items))
+
+
+def _common(f: Callable[..., None]) -> Callable[..., None]:
+    f = click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")(f)
+    f = click.option("-v", "--verbose", count=True, help="List every check and note.")(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="qldb-audit")
+def main() -> None:
+    """Verify Amazon QLDB data offline: Ion hashes, revisions, blocks, proofs and digests."""
+
+
+@main.group(epilog=EXIT_HELP)
+def verify_group() -> None:
+    """Verify QLDB artefacts (revisions, blocks, receipts)."""
+
+
+main.add_command(verify_group, name="verify")
+
+
+@verify_group.command("revision", epilog=EXIT_HELP)
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--digest", "digest_path", type=click.Path(dir_okay=False),
+              help="A trusted GetDigest output; the file's Proof must fold to it.")  # fmt: skip
+@_common
+def verify_revision(
+    files: tuple[str, ...], digest_path: str | None, as_json: bool, verbose: int
+) -> None:
+    """Recompute revision hashes: dot(IonHash(data), IonHash(metadata)) == hash.
+
+    FILE: a revision in Ion text or binary, a revision as JSON (history output), an AWS
+    GetRevision output, or a QLDB stream REVISION_DETAILS record.
+    """
+    _render("verify revision", verify.revisions(list(files), _digest(digest_path)), as_json, verbose)
+
+
+@verify_group.command("block", epilog=EXIT_HELP)
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--digest", "digest_path", type=click.Path(dir_okay=False),
+              help="A trusted GetDigest output; the file's Proof must fold to it.")  # fmt: skip
+@_common
+def verify_block(
+    files: tuple[str, ...], digest_path: str | None, as_json: bool, verbose: int
+) -> None:
+    """Verify journal blocks: revision hashes, revisions root and transactionInfo in
+    entriesHashList, entriesHash, blockHash.
+
+    FILE: an AWS GetBlock output, a journal block in Ion, or a QLDB stream BLOCK_SUMMARY record.
+    """
+    _render("verify block", verify.blocks(list(files), _digest(digest_path)), as_json, verbose)
+
+
+@verify_group.command("receipt", epilog=EXIT_HELP)
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--revision", "revision_path", type=click.Path(dir_okay=False),
+              help="The revision the receipt is for; its hash must be the receipt's.")  # fmt: skip
+@click.option("--digest", "digest_path", type=click.Path(dir_okay=False),
+              help="A digest you trust (GetDigest output). Without it: exit 3 at best.")  # fmt: skip
+@_common
+def verify_receipt(
+    files: tuple[str, ...],
+    revision_path: str | None,
+    digest_path: str | None,
+    as_json: bool,
+    verbose: int,
+) -> None:
+    """Verify proofs of inclusion: fold(RevisionHash, Proof) == digest, block <= tip.
+
+    FILE: a QLDB key-value store LedgerMetadata receipt (JSON) or a GetRevision output with its
+    Proof.
+    """
+    trusted = _digest(digest_path)
+    try:
+        items = verify.receipts(list(files), trusted, revision_path)
+    except ProofError as e:
+        _fail_usage(e)
+    _render("verify receipt", items, as_json, verbose)

@@ -1,0 +1,400 @@
+"""Parsers for the QLDB artefacts people hold: parse once, into frozen typed values.
+
+Accepted inputs (detected from the content, never from the file name):
+
+- Ion text or Ion binary: a revision ``{blockAddress?, hash, data|dataHash, metadata}``, a journal
+  block, or a QLDB stream record (``REVISION_DETAILS`` / ``BLOCK_SUMMARY``) with or without its
+  ``{qldbStreamArn, recordType, payload}`` envelope.
+- JSON: AWS CLI/SDK outputs of ``GetRevision`` (``{"Revision": {"IonText"}, "Proof": {"IonText"}}``),
+  ``GetBlock`` and ``GetDigest`` (``{"Digest": b64, "DigestTipAddress": {"IonText"}}``); the QLDB
+  key-value store library's ``LedgerMetadata`` receipt; a revision as JSON (history output).
+
+JSON → Ion rule for a revision given as JSON (the history output of the KVS library and the REST
+sample): objects → structs, arrays → lists, strings → strings, ``true``/``false`` → bools,
+``null`` → null, numbers without fraction or exponent → ints, numbers with a fraction or an
+exponent → decimals with exactly the digits written (``89000.50`` stays ``89000.50``; never a
+float). Then the revision's own fields get their QLDB types back: ``hash`` and ``dataHash``
+(base64) → blobs, ``metadata.txTime`` (ISO-8601) → an Ion timestamp with exactly the precision
+and offset written, ``metadata.version`` and ``blockAddress.sequenceNo`` must be ints. Strings
+inside ``data`` stay strings: JSON cannot say whether QLDB stored a timestamp or a symbol there.
+
+Every problem raises :class:`proofs.MalformedError` whose locator names the file and the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from amazon.ion import simpleion
+
+from proofs import HASH_LENGTH, MAX_PROOF_LENGTH, MalformedError
+
+ION_BINARY_MARKER = b"\xe0\x01\x00\xea"
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BlockAddress:
+    strand_id: str
+    sequence_no: int
+
+    def __str__(self) -> str:
+        return f"{self.strand_id}/{self.sequence_no}"
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A ledger digest and the tip it covers (GetDigest output, or a receipt's LedgerDigest)."""
+
+    digest: bytes
+    tip: BlockAddress
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionInput:
+    """A committed revision as an Ion struct, and the proof that came with it (if any)."""
+
+    kind: str  # ion-revision | json-revision | get-revision | stream-revision-details
+    revision: Any
+    proof: tuple[bytes, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BlockInput:
+    kind: str  # journal-block | get-block | stream-block-summary
+    block: Any
+    proof: tuple[bytes, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a proof-of-inclusion receipt states: a revision hash, its proof, and (maybe) a digest."""
+
+    kind: str  # kvs-ledger-metadata | get-revision
+    block_address: BlockAddress | None
+    revision_hash: bytes
+    proof: tuple[bytes, ...]
+    digest: Digest | None
+    document_id: str | None = None
+    revision: RevisionInput | None = None
+
+
+Artefact = RevisionInput | BlockInput | Receipt | Digest
+
+
+# -- reading -----------------------------------------------------------------------------------
+def read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_INPUT_BYTES + 1)
+    except OSError as e:
+        raise MalformedError("unreadable", path, f"cannot read ({e.strerror or e})") from e
+    if len(data) > MAX_INPUT_BYTES:
+        raise MalformedError("too-large", path, f"larger than {MAX_INPUT_BYTES} bytes")
+    return data
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _loads_json(text: str) -> Any:
+    return json.loads(
+        text,
+        parse_float=Decimal,
+        object_pairs_hook=_reject_duplicates,
+        parse_constant=_reject_constant,
+    )
+
+
+def _loads_ion(data: bytes | str, where: str) -> list[Any]:
+    try:
+        return list(simpleion.loads(data, single_value=False))
+    except Exception as e:  # amazon.ion raises many types (IonException, ValueError, ...)
+        raise MalformedError("not-ion", where, f"not valid Ion ({_short(e)})") from e
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:200]
+
+
+def load(path: str) -> list[Artefact]:
+    """Read a file and return the artefacts in it (one, or several top-level Ion values)."""
+    data = read_bytes(path)
+    return parse(data, path)
+
+
+def parse(data: bytes, path: str) -> list[Artefact]:
+    if not data.strip():
+        raise MalformedError("empty", path, "the file is empty")
+    if data.startswith(ION_BINARY_MARKER):
+        return [_from_ion(v, path) for v in _loads_ion(data, path)]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise MalformedError("not-utf8", path, "neither Ion binary nor UTF-8 text") from e
+    try:
+        document = _loads_json(text)
+    except ValueError as e:
+        if text.lstrip().startswith(("{", "[")) and '"' in text[:200] and "{{" not in text:
+            # Looks like JSON, so a JSON error is the clearer message.
+            raise MalformedError("not-json", path, f"not valid JSON ({_short(e)})") from e
+        values = _loads_ion(text, path)
+        if not values:
+            raise MalformedError("empty", path, "no Ion value in the file") from e
+        return [_from_ion(v, path) for v in values]
+    return [_from_json(document, path)]
+
+
+# -- field helpers -----------------------------------------------------------------------------
+def _at(where: str, key: str) -> str:
+    """``file.json:`` + ``Proof`` → ``file.json: Proof``; ``file.json: Proof`` + ``IonText`` →
+    ``file.json: Proof.IonText``."""
+    return f"{where} {key}" if where.endswith(":") else f"{where}.{key}"
+
+
+def _field(obj: Any, key: str, where: str, required: bool = True) -> Any:
+    if not isinstance(obj, Mapping):
+        raise MalformedError("not-a-struct", where, "expected an object")
+    if key not in obj or (required and obj[key] is None):
+        if required:
+            raise MalformedError("missing-field", _at(where, key), "missing field")
+        return None
+    return obj[key]
+
+
+def _string(obj: Any, key: str, where: str, required: bool = True) -> str | None:
+    value = _field(obj, key, where, required)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MalformedError("not-a-string", _at(where, key), "expected a string")
+    return str(value)
+
+
+def _b64_hash(obj: Any, key: str, where: str) -> bytes:
+    text = _string(obj, key, where)
+    assert text is not None
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise MalformedError("not-base64", _at(where, key), "not valid base64") from e
+    if len(raw) != HASH_LENGTH:
+        raise MalformedError(
+            "hash-length", _at(where, key), f"a hash must be 32 bytes, got {len(raw)} bytes"
+        )
+    return raw
+
+
+def _ion_text(obj: Any, key: str, where: str, required: bool = True) -> Any:
+    holder = _field(obj, key, where, required)
+    if holder is None:
+        return None
+    at = _at(_at(where, key), "IonText")
+    text = _string(holder, "IonText", _at(where, key))
+    assert text is not None
+    values = _loads_ion(text, at)
+    if len(values) != 1:
+        raise MalformedError("not-one-value", at, f"expected one Ion value, got {len(values)}")
+    return values[0]
+
+
+def _address(value: Any, where: str) -> BlockAddress:
+    if not isinstance(value, Mapping):
+        raise MalformedError("block-address", where, "expected {strandId, sequenceNo}")
+    strand = _field(value, "strandId", where)
+    sequence = _field(value, "sequenceNo", where)
+    if not isinstance(strand, str):
+        raise MalformedError("not-a-string", _at(where, "strandId"), "expected a string")
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
+        raise MalformedError("not-an-int", _at(where, "sequenceNo"), "expected an integer >= 0")
+    return BlockAddress(str(strand), int(sequence))
+
+
+def _proof(value: Any, where: str) -> tuple[bytes, ...]:
+    if not isinstance(value, list):
+        raise MalformedError("not-a-list", where, "expected an Ion list of hashes")
+    if len(value) > MAX_PROOF_LENGTH:
+        raise MalformedError(
+            "proof-length", where, f"at most {MAX_PROOF_LENGTH} elements, got {len(value)}"
+        )
+    out = []
+    for i, element in enumerate(value):
+        if not isinstance(element, bytes):
+            raise MalformedError("hash-type", f"{where}[{i}]", "expected a blob")
+        if len(element) != HASH_LENGTH:
+            raise MalformedError(
+                "hash-length", f"{where}[{i}]", f"a hash must be 32 bytes, got {len(element)} bytes"
+            )
+        out.append(bytes(element))
+    return tuple(out)
+
+
+def _digest(obj: Any, where: str) -> Digest:
+    digest = _b64_hash(obj, "Digest", where)
+    tip = _address(_ion_text(obj, "DigestTipAddress", where), _at(where, "DigestTipAddress.IonText"))
+    return Digest(digest, tip)
+
+
+# -- JSON documents ----------------------------------------------------------------------------
+def _from_json(doc: Any, path: str) -> Artefact:
+    if not isinstance(doc, Mapping):
+        raise MalformedError("unknown-format", path, "expected a JSON object")
+    if "LedgerDigest" in doc or "RevisionHash" in doc:
+        return _kvs_receipt(doc, path)
+    if "Revision" in doc:
+        return _get_revision(doc, path)
+    if "Block" in doc:
+        block = _ion_text(doc, "Block", path)
+        proof = _ion_text(doc, "Proof", path, required=False)
+        at = f"{path}: Proof.IonText"
+        return BlockInput("get-block", block, None if proof is None else _proof(proof, at))
+    if "Digest" in doc:
+        return _digest(doc, path)
+    if "metadata" in doc and ("hash" in doc or "data" in doc):
+        return RevisionInput("json-revision", _json_revision(doc, path))
+    raise MalformedError(
+        "unknown-format",
+        path,
+        "not a QLDB revision, block, receipt or digest (found keys: "
+        + ", ".join(sorted(map(str, doc))[:8])
+        + ")",
+    )
+
+
+def _kvs_receipt(doc: Any, path: str) -> Receipt:
+    where = path + ":"
+    address = _address(_ion_text(doc, "BlockAddress", where), f"{path}: BlockAddress.IonText")
+    return Receipt(
+        kind="kvs-ledger-metadata",
+        block_address=address,
+        revision_hash=_b64_hash(doc, "RevisionHash", where),
+        proof=_proof(_ion_text(doc, "Proof", where), f"{path}: Proof.IonText"),
+        digest=_digest(_field(doc, "LedgerDigest", where), f"{path}: LedgerDigest"),
+        document_id=_string(doc, "DocumentId", where, required=False),
+    )
+
+
+def _get_revision(doc: Any, path: str) -> RevisionInput:
+    revision = _ion_text(doc, "Revision", path + ":")
+    proof = _ion_text(doc, "Proof", path + ":", required=False)
+    _check_revision_shape(revision, f"{path}: Revision.IonText")
+    return RevisionInput(
+        "get-revision",
+        revision,
+        None if proof is None else _proof(proof, f"{path}: Proof.IonText"),
+    )
+
+
+def _json_value(value: Any) -> Any:
+    """JSON (as parsed with Decimal floats) → Ion value per the module's rule."""
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    return value  # str, int, Decimal, bool, None map to themselves
+
+
+def _json_revision(doc: Mapping[str, Any], path: str) -> dict[str, Any]:
+    where = path + ":"
+    revision: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key in ("hash", "dataHash"):
+            revision[key] = _b64_hash(doc, key, where)
+        elif key == "blockAddress":
+            address = _address(value, _at(where, "blockAddress"))
+            revision[key] = {"strandId": address.strand_id, "sequenceNo": address.sequence_no}
+        elif key == "metadata":
+            revision[key] = _json_metadata(value, _at(where, "metadata"))
+        else:
+            revision[key] = _json_value(value)
+    return revision
+
+
+def _json_metadata(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise MalformedError("not-a-struct", where, "expected an object")
+    out = _json_value(dict(value))
+    if "txTime" in out:
+        text = out["txTime"]
+        if not isinstance(text, str):
+            raise MalformedError("not-a-timestamp", _at(where, "txTime"), "expected an ISO-8601 string")
+        try:
+            parsed = simpleion.loads(text)
+        except Exception as e:
+            raise MalformedError("not-a-timestamp", _at(where, "txTime"), f"not a timestamp: {text!r}") from e
+        if type(parsed).__name__ != "IonPyTimestamp":
+            raise MalformedError("not-a-timestamp", _at(where, "txTime"), f"not a timestamp: {text!r}")
+        out["txTime"] = parsed
+    if "version" in out and (isinstance(out["version"], bool) or not isinstance(out["version"], int)):
+        raise MalformedError("not-an-int", _at(where, "version"), "expected an integer")
+    return out
+
+
+# -- Ion documents -----------------------------------------------------------------------------
+def _check_revision_shape(revision: Any, where: str) -> None:
+    if not isinstance(revision, Mapping):
+        raise MalformedError("not-a-struct", where, "expected a revision struct")
+    for key in ("hash", "metadata"):
+        if key not in revision:
+            raise MalformedError("missing-field", _at(where, key), "missing field")
+
+
+def _from_ion(value: Any, path: str) -> Artefact:
+    where = f"{path}:"
+    if not isinstance(value, Mapping):
+        raise MalformedError("unknown-format", path, "expected an Ion struct")
+    if "payload" in value and ("recordType" in value or "qldbStreamArn" in value):
+        record_type = value.get("recordType")
+        payload = value["payload"]
+        if record_type not in (None, "REVISION_DETAILS", "BLOCK_SUMMARY"):
+            raise MalformedError(
+                "stream-record-type",
+                _at(where, "recordType"),
+                f"{record_type} records carry nothing to verify",
+            )
+        return _from_ion(payload, path)
+    if "revision" in value and "tableInfo" in value:
+        revision = value["revision"]
+        _check_revision_shape(revision, _at(where, "revision"))
+        return RevisionInput("stream-revision-details", revision)
+    if "entriesHashList" in value:
+        kind = "stream-block-summary" if "revisionSummaries" in value else "journal-block"
+        return BlockInput(kind, value)
+    if "metadata" in value and "hash" in value:
+        return RevisionInput("ion-revision", value)
+    if "hash" in value and ("data" in value or "dataHash" in value):
+        raise MalformedError("missing-field", _at(where, "metadata"), "a revision needs its metadata")
+    raise MalformedError(
+        "unknown-format",
+        path,
+        "not a QLDB revision, block or stream record (found fields: "
+        + ", ".join(sorted(str(k) for k in value)[:8])
+        + ")",
+    )
+
+
+def load_digest(path: str) -> Digest:
+    """A digest the user trusts: a GetDigest output (JSON), or its LedgerDigest-shaped twin."""
+    artefacts = load(path)
+    if len(artefacts) != 1 or not isinstance(artefacts[0], Digest):
+        raise MalformedError(
+            "not-a-digest", path, 'expected a GetDigest output {"Digest", "DigestTipAddress"}'
+        )
+    return artefacts[0]
