@@ -1,0 +1,122 @@
+"""Ion Hash details that the vectors exercise only indirectly: the byte encodings, plain Python
+inputs, the type distinctions QLDB depends on, and the errors."""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from amazon.ion import simpleion
+from amazon.ion.core import SymbolToken
+from amazon.ion.simple_types import IonPyNull
+
+from proofs import MalformedError, ion_hash
+
+
+def serialized(value: Any) -> bytes:
+    return ion_hash(value, lambda data: data)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_hex"),
+    [
+        ("null", "0b0f0e"),
+        ("null.int", "0b2f0e"),
+        ("5", "0b20050e"),
+        ("-500", "0b3001f40e"),
+        ("128", "0b20800e"),  # UInt has no sign bit: 0x80 alone
+        ("1e0", "0b403ff00000000000000e"),
+        ("-0e0", "0b4080000000000000000e"),
+        ("0e0", "0b400e"),
+        ("0d0", "0b500e"),
+        ("-0d0", "0b5080800e"),
+        ("0.00", "0b50c20e"),
+        ("1234.500", "0b50c312d6440e"),
+        ("2017-01-01T00:00:00Z", "0b60800fe18181808080" + "0e"),
+        ("2017T", "0b60c00fe10e"),
+        ('"a\\x0bb"', "0b80610c0b620e"),
+        ("$0", "0b710e"),
+        ("[1,2,3]", "0bb00b20010e0b20020e0b20030e0e"),
+        ("hello::7", "0be00b7068656c6c6f0e0b20070e0e"),
+        ("{a:1}", "0bd00c0b70610c0e0c0b20010c0e0e"),
+    ],
+)
+def test_serialization(text: str, expected_hex: str) -> None:
+    assert serialized(simpleion.loads(text)).hex() == expected_hex
+
+
+def test_timestamp_offsets_are_normalized_to_utc_and_hashed() -> None:
+    value = simpleion.loads("2001-02-03T04:05:06-12:34")
+    assert serialized(value).hex() == "0b6045f20fd1828390a7860e"
+    frac = simpleion.loads("2001-02-03T04:05:06.123456789-12:34")
+    assert serialized(frac).hex().endswith("c9075bcd150e")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("{a:1,b:2}", "{b:2,a:1}", True),
+        ("2024-01-01T00:00:00Z", "2024-01-01T00:00:00+00:00", True),
+        ("2024-01-01T00:00:00Z", "2024-01-01T00:00:00.000Z", False),
+        ("2024-01-01T00:00:00Z", "2024-01-01T00:00Z", False),
+        ("2024-01-01T00:00:00Z", "2024-01-01T00:00:00-00:00", False),
+        ("2024-01-01T01:00:00+01:00", "2024-01-01T00:00:00Z", False),
+        ("2024T", "2024-01-01T", False),
+        ("1.0", "1.00", False),
+        ("1", "1.", False),
+        ("1", "1e0", False),
+        ('"a"', "a", False),
+        ("[1,2]", "[2,1]", False),
+        ("{a:1}", "{a:1,a:1}", False),
+        ("x::1", "1", False),
+        ("[1]", "(1)", False),
+        ('{{"x"}}', "{{eA==}}", False),
+    ],
+)
+def test_data_model_distinctions(a: str, b: str, same: bool) -> None:
+    assert (ion_hash(simpleion.loads(a)) == ion_hash(simpleion.loads(b))) is same
+
+
+def test_plain_python_values_follow_the_documented_mapping() -> None:
+    ion = simpleion.loads('{s:"x", i:-3, d:1.50, b:true, n:null, l:[{{AQ==}}], f:2.5e0}')
+    plain = {
+        "s": "x",
+        "i": -3,
+        "d": Decimal("1.50"),
+        "b": True,
+        "n": None,
+        "l": [b"\x01"],
+        "f": 2.5,
+    }
+    assert ion_hash(plain) == ion_hash(ion)
+    assert ion_hash(SymbolToken("sym", None)) == ion_hash(simpleion.loads("sym"))
+    assert ion_hash(("a",)) == ion_hash(["a"])
+    assert ion_hash(IonPyNull.from_value(7, None)) == ion_hash(simpleion.loads("null.string"))
+
+
+def test_pluggable_hash_function() -> None:
+    value = simpleion.loads("{a:[1, {b:2}]}")
+
+    def sha512(data: bytes) -> bytes:
+        return hashlib.sha512(data).digest()
+
+    assert len(ion_hash(value, sha512)) == 64
+    assert ion_hash(value, lambda d: hashlib.sha256(d).digest()) == ion_hash(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        object(),
+        __import__("datetime").datetime(2024, 1, 1),
+        Decimal("NaN"),
+        Decimal("Infinity"),
+        SymbolToken(None, 10),
+        {"a": SymbolToken(None, 12)},
+    ],
+)
+def test_refuses_values_that_are_not_ion_data(value: Any) -> None:
+    with pytest.raises(MalformedError):
+        ion_hash(value)
