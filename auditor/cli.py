@@ -68,8 +68,7 @@ def _render(command: str, items: list[ItemReport], as_json: bool, verbose: int) 
 
 def _common(f: Callable[..., None]) -> Callable[..., None]:
     f = click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")(f)
-    f = click.option("-v", "--verbose", count=True, help="List every check and note.")(f)
-    return f
+    return click.option("-v", "--verbose", count=True, help="List every check and note.")(f)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,7 +98,9 @@ def verify_revision(
     FILE: a revision in Ion text or binary, a revision as JSON (history output), an AWS
     GetRevision output, or a QLDB stream REVISION_DETAILS record.
     """
-    _render("verify revision", verify.revisions(list(files), _digest(digest_path)), as_json, verbose)
+    _render(
+        "verify revision", verify.revisions(list(files), _digest(digest_path)), as_json, verbose
+    )
 
 
 @verify_group.command("block", epilog=EXIT_HELP)
@@ -123,7 +124,7 @@ def verify_block(
 @click.option("--revision", "revision_path", type=click.Path(dir_okay=False),
               help="The revision the receipt is for; its hash must be the receipt's.")  # fmt: skip
 @click.option("--digest", "digest_path", type=click.Path(dir_okay=False),
-              help="A digest you trust (GetDigest output). Without it: exit 3 at best.")  # fmt: skip
+              help="A digest you trust (GetDigest output); else exit 3 at best.")  # fmt: skip
 @_common
 def verify_receipt(
     files: tuple[str, ...],

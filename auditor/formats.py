@@ -5,7 +5,7 @@ Accepted inputs (detected from the content, never from the file name):
 - Ion text or Ion binary: a revision ``{blockAddress?, hash, data|dataHash, metadata}``, a journal
   block, or a QLDB stream record (``REVISION_DETAILS`` / ``BLOCK_SUMMARY``) with or without its
   ``{qldbStreamArn, recordType, payload}`` envelope.
-- JSON: AWS CLI/SDK outputs of ``GetRevision`` (``{"Revision": {"IonText"}, "Proof": {"IonText"}}``),
+- JSON: AWS CLI/SDK outputs of ``GetRevision`` (``{"Revision": {"IonText"}, "Proof": …}``),
   ``GetBlock`` and ``GetDigest`` (``{"Digest": b64, "DigestTipAddress": {"IonText"}}``); the QLDB
   key-value store library's ``LedgerMetadata`` receipt; a revision as JSON (history output).
 
@@ -74,7 +74,7 @@ class BlockInput:
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """What a proof-of-inclusion receipt states: a revision hash, its proof, and (maybe) a digest."""
+    """What a proof-of-inclusion receipt states: a revision hash, its proof, maybe a digest."""
 
     kind: str  # kvs-ledger-metadata | get-revision
     block_address: BlockAddress | None
@@ -248,7 +248,9 @@ def _proof(value: Any, where: str) -> tuple[bytes, ...]:
 
 def _digest(obj: Any, where: str) -> Digest:
     digest = _b64_hash(obj, "Digest", where)
-    tip = _address(_ion_text(obj, "DigestTipAddress", where), _at(where, "DigestTipAddress.IonText"))
+    tip = _address(
+        _ion_text(obj, "DigestTipAddress", where), _at(where, "DigestTipAddress.IonText")
+    )
     return Digest(digest, tip)
 
 
@@ -330,19 +332,27 @@ def _json_revision(doc: Mapping[str, Any], path: str) -> dict[str, Any]:
 def _json_metadata(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise MalformedError("not-a-struct", where, "expected an object")
-    out = _json_value(dict(value))
+    out: dict[str, Any] = {k: _json_value(v) for k, v in value.items()}
     if "txTime" in out:
         text = out["txTime"]
         if not isinstance(text, str):
-            raise MalformedError("not-a-timestamp", _at(where, "txTime"), "expected an ISO-8601 string")
+            raise MalformedError(
+                "not-a-timestamp", _at(where, "txTime"), "expected an ISO-8601 string"
+            )
         try:
             parsed = simpleion.loads(text)
         except Exception as e:
-            raise MalformedError("not-a-timestamp", _at(where, "txTime"), f"not a timestamp: {text!r}") from e
+            raise MalformedError(
+                "not-a-timestamp", _at(where, "txTime"), f"not a timestamp: {text!r}"
+            ) from e
         if type(parsed).__name__ != "IonPyTimestamp":
-            raise MalformedError("not-a-timestamp", _at(where, "txTime"), f"not a timestamp: {text!r}")
+            raise MalformedError(
+                "not-a-timestamp", _at(where, "txTime"), f"not a timestamp: {text!r}"
+            )
         out["txTime"] = parsed
-    if "version" in out and (isinstance(out["version"], bool) or not isinstance(out["version"], int)):
+    if "version" in out and (
+        isinstance(out["version"], bool) or not isinstance(out["version"], int)
+    ):
         raise MalformedError("not-an-int", _at(where, "version"), "expected an integer")
     return out
 
@@ -380,7 +390,9 @@ def _from_ion(value: Any, path: str) -> Artefact:
     if "metadata" in value and "hash" in value:
         return RevisionInput("ion-revision", value)
     if "hash" in value and ("data" in value or "dataHash" in value):
-        raise MalformedError("missing-field", _at(where, "metadata"), "a revision needs its metadata")
+        raise MalformedError(
+            "missing-field", _at(where, "metadata"), "a revision needs its metadata"
+        )
     raise MalformedError(
         "unknown-format",
         path,

@@ -130,7 +130,9 @@ class ItemReport:
             return f"{label}: {self.error}"
         names = ", ".join(dict.fromkeys(c.name for c in self.checks))
         if status == "unattested":
-            return f"UNATTESTED: {self.file}: {self.kind}: consistent ({names}), but no trusted digest"
+            return (
+                f"UNATTESTED: {self.file}: {self.kind}: consistent ({names}), but no trusted digest"
+            )
         return f"OK: {self.file}: {self.kind}: {names}"
 
 
@@ -142,7 +144,7 @@ def worst_exit_code(items: list[ItemReport]) -> int:
 
 
 def summary(items: list[ItemReport]) -> dict[str, int]:
-    counts = {status: 0 for status in EXIT_CODES}
+    counts = dict.fromkeys(EXIT_CODES, 0)
     for item in items:
         counts[item.status] += 1
     return counts

@@ -8,7 +8,7 @@ When both are present they must be identical (digest and tip), or the receipt fa
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import proofs
@@ -57,7 +57,7 @@ def _address_of(revision: Any, where: str) -> BlockAddress | None:
     if "blockAddress" not in revision:
         return None
     value = revision["blockAddress"]
-    if not isinstance(value, dict) and not hasattr(value, "items"):
+    if not isinstance(value, Mapping):
         raise MalformedError("block-address", f"{where}.blockAddress", "expected a struct")
     strand, sequence = value.get("strandId"), value.get("sequenceNo")
     if not isinstance(strand, str) or isinstance(sequence, bool) or not isinstance(sequence, int):
@@ -106,7 +106,9 @@ def _prove(
     item.add(proofs.verify_proof(start, proof, trusted.digest, f"{where}: Proof"))
 
 
-def check_revision(item: ItemReport, artefact: Artefact, where: str, trusted: Digest | None) -> None:
+def check_revision(
+    item: ItemReport, artefact: Artefact, where: str, trusted: Digest | None
+) -> None:
     if not isinstance(artefact, RevisionInput):
         raise MalformedError("not-a-revision", where, f"is a {_what(artefact)}, not a revision")
     item.add(proofs.verify_revision(artefact.revision, f"{where}: revision"))
@@ -124,7 +126,9 @@ def check_block(item: ItemReport, artefact: Artefact, where: str, trusted: Diges
     for check in result.checks:
         item.add(check)
     if result.revisions_deleted:
-        item.note(f"{result.revisions_deleted} deleted revision(s): hash rule unknown, not recomputed")
+        item.note(
+            f"{result.revisions_deleted} deleted revision(s): hash rule unknown, not recomputed"
+        )
     if result.revisions_system:
         item.note(f"{result.revisions_system} hash-only system revision(s): not recomputable")
     if artefact.kind == "stream-block-summary":
@@ -183,15 +187,17 @@ def check_receipt(
         )
         return
     _check_tip(item, receipt.block_address, digest, where)
-    item.add(proofs.verify_proof(receipt.revision_hash, receipt.proof, digest.digest, f"{where}: Proof"))
+    item.add(
+        proofs.verify_proof(receipt.revision_hash, receipt.proof, digest.digest, f"{where}: Proof")
+    )
     if trusted is None:
         item.attested = False
         item.note("checked against the receipt's own digest: supply --digest to attest it")
 
 
 def _document_id(revision: Any) -> str | None:
-    metadata = revision.get("metadata") if hasattr(revision, "get") else None
-    doc = metadata.get("id") if hasattr(metadata, "get") else None
+    metadata = revision.get("metadata") if isinstance(revision, Mapping) else None
+    doc = metadata.get("id") if isinstance(metadata, Mapping) else None
     return str(doc) if isinstance(doc, str) else None
 
 
@@ -208,7 +214,11 @@ def _bind_revision(
         )  # fmt: skip
     item.add(Check("revision-binding", f"{where}: RevisionHash", receipt.revision_hash, computed))
     address = _address_of(bound.revision, f"{bound_where}: revision")
-    if address is not None and receipt.block_address is not None and address != receipt.block_address:
+    if (
+        address is not None
+        and receipt.block_address is not None
+        and address != receipt.block_address
+    ):
         raise VerificationError(
             "revision-binding-address", f"{where}: BlockAddress",
             "is not the block address of the given revision",

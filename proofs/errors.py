@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 
-
 Value = bytes | str | int | None
 
 
@@ -47,7 +46,9 @@ class VerificationError(ProofError):
     def __init__(
         self, reason: str, locator: str, message: str, expected: Value, actual: Value
     ) -> None:
-        super().__init__(reason, locator, f"{message} (expected {b64(expected)}, got {b64(actual)})")
+        super().__init__(
+            reason, locator, f"{message} (expected {b64(expected)}, got {b64(actual)})"
+        )
         self.problem = message
         self.expected = expected
         self.actual = actual

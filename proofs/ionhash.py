@@ -132,7 +132,9 @@ def _timestamp_repr(ts: Any) -> bytes:
     precision = getattr(ts, "precision", None)
     if precision is None:
         raise MalformedError(
-            "timestamp-precision", "", "a timestamp without Ion precision (use amazon.ion's Timestamp)"
+            "timestamp-precision",
+            "",
+            "a timestamp without Ion precision (use amazon.ion's Timestamp)",
         )
     precision = int(precision)
     offset = ts.utcoffset()
@@ -291,4 +293,3 @@ def ion_hash(value: Any, hash_function: HashFunction | None = None) -> bytes:
     if hash_function is None:
         return _sha256(_DEFAULT(value)).digest()
     return hash_function(_make_serializer(hash_function)(value))
-

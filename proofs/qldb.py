@@ -167,7 +167,9 @@ def _address(block: Any, locator: str) -> tuple[str | None, int | None]:
     sequence = _get(address, "sequenceNo", f"{locator}.blockAddress")
     if not isinstance(strand, str) or isinstance(sequence, bool) or not isinstance(sequence, int):
         raise MalformedError(
-            "block-address", f"{locator}.blockAddress", "expected {strandId: string, sequenceNo: int}"
+            "block-address",
+            f"{locator}.blockAddress",
+            "expected {strandId: string, sequenceNo: int}",
         )
     return str(strand), int(sequence)
 
@@ -187,14 +189,18 @@ def verify_block(block: Any, locator: str = "block") -> BlockResult:
     """
     strand, sequence = _address(block, locator)
     where = f"{locator} {sequence}" if sequence is not None else locator
-    entries = _hash_list(_get(block, "entriesHashList", where), f"{where}.entriesHashList", MAX_ENTRIES)
+    entries = _hash_list(
+        _get(block, "entriesHashList", where), f"{where}.entriesHashList", MAX_ENTRIES
+    )
     if not entries:
         raise MalformedError("empty-list", f"{where}.entriesHashList", "no entries")
     entries_hash = _hash(block, "entriesHash", where)
     block_hash = _hash(block, "blockHash", where)
     previous = _get(block, "previousBlockHash", where, required=sequence != 0)
-    previous = EMPTY if previous is None or len(previous) == 0 else check_hash(
-        previous, f"{where}.previousBlockHash"
+    previous = (
+        EMPTY
+        if previous is None or len(previous) == 0
+        else check_hash(previous, f"{where}.previousBlockHash")
     )
     transaction_id = _get(block, "transactionId", where, required=False)
     info = _get(block, "transactionInfo", where, required=False)
@@ -225,7 +231,9 @@ def verify_block(block: Any, locator: str = "block") -> BlockResult:
     elif summaries is not None:
         if not isinstance(summaries, list) or len(summaries) > MAX_ENTRIES:
             raise MalformedError("not-a-list", f"{where}.revisionSummaries", "expected a list")
-        leaves = [_hash(s, "hash", f"{where}.revisionSummaries[{i}]") for i, s in enumerate(summaries)]
+        leaves = [
+            _hash(s, "hash", f"{where}.revisionSummaries[{i}]") for i, s in enumerate(summaries)
+        ]
         for i, summary in enumerate(summaries):
             _check_document(summary, "documentId", f"{where}.revisionSummaries[{i}]", documents)
         leaves_name = "revisionSummaries"

@@ -48,9 +48,7 @@ def test_merkle_shapes_match_the_qldb_samples() -> None:
     assert merkle_root([a, b, c]) == dot(dot(a, b), c)
     assert merkle_root([a, b, c, d, e]) == dot(dot(dot(a, b), dot(c, d)), e)
     assert merkle_root([a, b, c, d, e, f]) == dot(dot(dot(a, b), dot(c, d)), dot(e, f))
-    assert merkle_root([a, b, c, d, e, f, g]) == dot(
-        dot(dot(a, b), dot(c, d)), dot(dot(e, f), g)
-    )
+    assert merkle_root([a, b, c, d, e, f, g]) == dot(dot(dot(a, b), dot(c, d)), dot(dot(e, f), g))
 
 
 def test_merkle_root_rejects_a_short_leaf() -> None:

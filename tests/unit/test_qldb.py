@@ -41,13 +41,18 @@ def revision(seq: int, doc: str, version: int, data: Any, tx: str = "T1") -> dic
     return rev
 
 
-def block(seq: int, revisions: list[dict[str, Any]], previous: bytes | None = None) -> dict[str, Any]:
+def block(
+    seq: int, revisions: list[dict[str, Any]], previous: bytes | None = None
+) -> dict[str, Any]:
     docs = {
         r["metadata"]["id"]: {"tableName": "t", "tableId": "tid", "statements": [0]}
         for r in revisions
         if "metadata" in r
     }
-    info = {"statements": [{"statement": "INSERT INTO t ?", "statementDigest": h(9)}], "documents": docs}
+    info = {
+        "statements": [{"statement": "INSERT INTO t ?", "statementDigest": h(9)}],
+        "documents": docs,
+    }
     entries = [h(100 + seq), merkle_root([r["hash"] for r in revisions]), h(200), ion_hash(info)]
     entries_hash = merkle_root(entries)
     prev = h(seq - 1) if previous is None else previous
@@ -114,7 +119,10 @@ def test_redaction_info_must_be_in_the_list() -> None:
         (lambda b: b["revisions"][0]["data"].update(a=2), "revision-hash"),
         (lambda b: b["revisions"][0].update(hash=h(1)), "revision-hash"),
         (lambda b: b["entriesHashList"].__setitem__(1, h(1)), "revisions-root"),
-        (lambda b: b["transactionInfo"]["statements"][0].update(statement="DELETE"), "transaction-info"),
+        (
+            lambda b: b["transactionInfo"]["statements"][0].update(statement="DELETE"),
+            "transaction-info",
+        ),
         (lambda b: b["entriesHashList"].__setitem__(0, h(1)), "entries-hash"),
         (lambda b: b.update(entriesHash=h(1)), "entries-hash"),
         (lambda b: b.update(previousBlockHash=h(1)), "block-hash"),
@@ -178,6 +186,7 @@ def test_verification_error_message_style() -> None:
         verify_revision(rev, "invoice.ion: revision")
     text = str(e.value)
     assert text.startswith("invoice.ion: revision.hash: does not match")
-    assert "(expected " in text and ", got " in text
+    assert "(expected " in text
+    assert ", got " in text
     assert e.value.expected == rev["hash"]
     assert e.value.actual == revision_hash(rev)
