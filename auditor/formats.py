@@ -100,17 +100,21 @@ def read_bytes(path: str) -> bytes:
     return data
 
 
+class _JsonRejected(ValueError):
+    """Valid JSON syntax that we refuse (ambiguous or not a number): never retried as Ion."""
+
+
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"duplicate key {key!r}")
+            raise _JsonRejected(f"duplicate key {key!r}")
         out[key] = value
     return out
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+    raise _JsonRejected(f"{name} is not a JSON number")
 
 
 def _loads_json(text: str) -> Any:
@@ -151,13 +155,19 @@ def parse(data: bytes, path: str) -> list[Artefact]:
         raise MalformedError("not-utf8", path, "neither Ion binary nor UTF-8 text") from e
     try:
         document = _loads_json(text)
-    except ValueError as e:
-        if text.lstrip().startswith(("{", "[")) and '"' in text[:200] and "{{" not in text:
-            # Looks like JSON, so a JSON error is the clearer message.
-            raise MalformedError("not-json", path, f"not valid JSON ({_short(e)})") from e
-        values = _loads_ion(text, path)
+    except _JsonRejected as e:
+        raise MalformedError("not-json", path, f"refused JSON ({e})") from e
+    except ValueError as json_error:
+        try:
+            values = _loads_ion(text, path)
+        except MalformedError as ion_error:
+            if text.lstrip().startswith(('{"', "[", '{\n')):
+                # It looks like JSON, so the JSON error is the clearer message.
+                problem = f"not valid JSON ({_short(json_error)})"
+                raise MalformedError("not-json", path, problem) from ion_error
+            raise
         if not values:
-            raise MalformedError("empty", path, "no Ion value in the file") from e
+            raise MalformedError("empty", path, "no Ion value in the file") from json_error
         return [_from_ion(v, path) for v in values]
     return [_from_json(document, path)]
 

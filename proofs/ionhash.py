@@ -226,7 +226,8 @@ def _make_serializer(digest: HashFunction | None) -> Callable[[Any], bytes]:
         return token(v) if v.text is None else b"\x0b\x70" + _escape_text(v.text) + _END
 
     def string(v: str) -> bytes:
-        return b"\x0b\x80" + _escape_text(v) + _END
+        data = v.encode("utf-8")
+        return b"\x0b\x80" + (data if v.isprintable() else _escape(data)) + _END
 
     def lob(v: Any) -> bytes:
         tq = b"\x0b\x90" if int(getattr(v, "ion_type", 9)) == 8 else b"\x0b\xa0"
@@ -239,7 +240,7 @@ def _make_serializer(digest: HashFunction | None) -> Callable[[Any], bytes]:
     if digest is None:
 
         def fields(pairs: Any) -> bytes:
-            hashes = [_sha256(name(k) + value(x)).digest() for k, x in pairs]
+            hashes = [_sha256((names.get(k) or name(k)) + value(x)).digest() for k, x in pairs]
             hashes.sort()
             return b"\x0b\xd0" + _escape(b"".join(hashes)) + _END
 
@@ -250,10 +251,17 @@ def _make_serializer(digest: HashFunction | None) -> Callable[[Any], bytes]:
             hashes.sort()
             return b"\x0b\xd0" + _escape(b"".join(hashes)) + _END
 
+    def multimap(v: Any) -> bytes:
+        # IonPyDict keeps {name: [values]}; reading it directly skips a generator per field.
+        store = getattr(v, "_IonPyDict__store", None)
+        if store is None:
+            return fields(v.iteritems())
+        return fields([(k, x) for k, values in store.items() for x in values])
+
     by_type: list[tuple[type, Callable[[Any], bytes]]] = [
         (st.IonPyNull, null),
         (st.IonPyBool, boolean),
-        (st.IonPyDict, lambda v: fields(v.iteritems())),
+        (st.IonPyDict, multimap),
         (st.IonPyBytes, lob),
         (bool, boolean),
         (int, integer),
