@@ -57,7 +57,8 @@ _MAX_CACHED_NAMES = 4096
 
 
 def _escape(data: bytes) -> bytes:
-    if b"\x0b" in data or b"\x0e" in data or b"\x0c" in data:
+    # int operands: `bytes in bytes` first tries the int protocol, which costs ~100 ns to fail
+    if 11 in data or 14 in data or 12 in data:
         return (
             data.replace(b"\x0c", b"\x0c\x0c")
             .replace(b"\x0b", b"\x0c\x0b")
@@ -114,18 +115,27 @@ _VAR_INT_SMALL = {e: _var_int(e) for e in range(-64, 64)}
 
 
 def _decimal_repr(d: Decimal) -> bytes:
-    sign, _, exponent = d.as_tuple()
-    if not isinstance(exponent, int):
-        raise MalformedError("decimal-special", "", f"{d} is not an Ion decimal")
-    numerator, denominator = d.copy_abs().as_integer_ratio()
-    if exponent >= 0:
-        coefficient = numerator // 10**exponent
-    else:  # d = coefficient * 10**exponent exactly, so this division has no remainder
-        coefficient = numerator * 10**-exponent // denominator
+    text = str(d)
+    if "E" not in text and "N" not in text and "I" not in text:
+        # Plain notation keeps every digit: the exponent is minus the digits after the point.
+        sign = text[0] == "-"
+        point = text.find(".")
+        exponent = point + 1 - len(text) if point >= 0 else 0
+        coefficient = int(text.replace(".", "").lstrip("-"))
+    else:
+        signed, _, exponent = d.as_tuple()  # type: ignore[assignment]
+        if not isinstance(exponent, int):
+            raise MalformedError("decimal-special", "", f"{d} is not an Ion decimal")
+        sign = bool(signed)
+        numerator, denominator = d.copy_abs().as_integer_ratio()
+        if exponent >= 0:
+            coefficient = numerator // 10**exponent
+        else:  # d = coefficient * 10**exponent exactly, so this division has no remainder
+            coefficient = numerator * 10**-exponent // denominator
     exp = _VAR_INT_SMALL.get(exponent) or _var_int(exponent)
     if coefficient == 0 and not sign:
         return b"" if exponent == 0 else exp
-    return exp + _signed(coefficient, bool(sign))
+    return exp + _signed(coefficient, sign)
 
 
 def _timestamp_repr(ts: Any) -> bytes:
