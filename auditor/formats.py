@@ -100,7 +100,7 @@ def read_bytes(path: str) -> bytes:
     return data
 
 
-class _JsonRejected(ValueError):
+class _JsonRejectedError(ValueError):
     """Valid JSON syntax that we refuse (ambiguous or not a number): never retried as Ion."""
 
 
@@ -108,16 +108,18 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise _JsonRejected(f"duplicate key {key!r}")
+            raise _JsonRejectedError(f"duplicate key {key!r}")
         out[key] = value
     return out
 
 
 def _reject_constant(name: str) -> Any:
-    raise _JsonRejected(f"{name} is not a JSON number")
+    raise _JsonRejectedError(f"{name} is not a JSON number")
 
 
-def _loads_json(text: str) -> Any:
+def loads_json(text: str) -> Any:
+    """JSON → Ion values by the module's rule (Decimal for fractions/exponents, ints stay ints);
+    raises ``ValueError`` (duplicate keys and NaN/Infinity included)."""
     return json.loads(
         text,
         parse_float=Decimal,
@@ -154,14 +156,14 @@ def parse(data: bytes, path: str) -> list[Artefact]:
     except UnicodeDecodeError as e:
         raise MalformedError("not-utf8", path, "neither Ion binary nor UTF-8 text") from e
     try:
-        document = _loads_json(text)
-    except _JsonRejected as e:
+        document = loads_json(text)
+    except _JsonRejectedError as e:
         raise MalformedError("not-json", path, f"refused JSON ({e})") from e
     except ValueError as json_error:
         try:
             values = _loads_ion(text, path)
         except MalformedError as ion_error:
-            if text.lstrip().startswith(('{"', "[", '{\n')):
+            if text.lstrip().startswith(('{"', "[", "{\n")):
                 # It looks like JSON, so the JSON error is the clearer message.
                 problem = f"not valid JSON ({_short(json_error)})"
                 raise MalformedError("not-json", path, problem) from ion_error
@@ -314,15 +316,6 @@ def _get_revision(doc: Any, path: str) -> RevisionInput:
     )
 
 
-def _json_value(value: Any) -> Any:
-    """JSON (as parsed with Decimal floats) → Ion value per the module's rule."""
-    if isinstance(value, dict):
-        return {k: _json_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_value(v) for v in value]
-    return value  # str, int, Decimal, bool, None map to themselves
-
-
 def _json_revision(doc: Mapping[str, Any], path: str) -> dict[str, Any]:
     where = path + ":"
     revision: dict[str, Any] = {}
@@ -335,14 +328,14 @@ def _json_revision(doc: Mapping[str, Any], path: str) -> dict[str, Any]:
         elif key == "metadata":
             revision[key] = _json_metadata(value, _at(where, "metadata"))
         else:
-            revision[key] = _json_value(value)
+            revision[key] = value  # loads_json already applied the JSON → Ion rule
     return revision
 
 
 def _json_metadata(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise MalformedError("not-a-struct", where, "expected an object")
-    out: dict[str, Any] = {k: _json_value(v) for k, v in value.items()}
+    out: dict[str, Any] = dict(value)
     if "txTime" in out:
         text = out["txTime"]
         if not isinstance(text, str):

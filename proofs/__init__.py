@@ -5,12 +5,22 @@ No files, network, boto3 or click. See each module's docstring for the algorithm
 
 from proofs.errors import MalformedError, ProofError, VerificationError
 from proofs.ionhash import HashFunction, ion_hash
-from proofs.merkle import HASH_LENGTH, MAX_PROOF_LENGTH, check_hash, dot, fold, merkle_root
+from proofs.merkle import (
+    HASH_LENGTH,
+    MAX_PROOF_LENGTH,
+    check_hash,
+    consistency_path,
+    dot,
+    fold,
+    inclusion_path,
+    merkle_root,
+)
 from proofs.qldb import (
     BlockResult,
     Check,
     revision_hash,
     verify_block,
+    verify_consistency,
     verify_proof,
     verify_revision,
 )
@@ -25,12 +35,15 @@ __all__ = [
     "ProofError",
     "VerificationError",
     "check_hash",
+    "consistency_path",
     "dot",
     "fold",
+    "inclusion_path",
     "ion_hash",
     "merkle_root",
     "revision_hash",
     "verify_block",
+    "verify_consistency",
     "verify_proof",
     "verify_revision",
 ]

@@ -22,7 +22,15 @@ from typing import Any
 
 from proofs.errors import MalformedError, VerificationError
 from proofs.ionhash import ion_hash
-from proofs.merkle import EMPTY, MAX_PROOF_LENGTH, check_hash, dot, fold, merkle_root
+from proofs.merkle import (
+    EMPTY,
+    MAX_PROOF_LENGTH,
+    check_hash,
+    consistency_roots,
+    dot,
+    fold,
+    merkle_root,
+)
 
 MAX_ENTRIES = 1 << 20  # entries or revisions in one block
 
@@ -148,6 +156,34 @@ def verify_proof(
             actual=computed,
         )
     return Check("proof-digest", locator, digest, computed, f"{len(proof)} proof elements")
+
+
+def verify_consistency(
+    old_digest: bytes, new_digest: bytes, proof: Sequence[bytes], *, old_tip: int, new_tip: int
+) -> Check:
+    """Check that the digest at ``new_tip`` extends the digest at ``old_tip`` (same strand).
+
+    Digests are Merkle roots of block hashes 0..tip, so the tree sizes are ``tip + 1``; the proof
+    is RFC 6962's consistency proof with ``dot`` as node function. Raises
+    :class:`MalformedError` (hash lengths, a proof of the wrong length for the tips) or
+    :class:`VerificationError` (reason ``consistency-old`` or ``consistency-new``).
+    """
+    old_digest = check_hash(old_digest, "consistency old digest")
+    new_digest = check_hash(new_digest, "consistency new digest")
+    old_root, new_root = consistency_roots(old_tip + 1, new_tip + 1, old_digest, list(proof))
+    if not _equal(old_root, old_digest):
+        raise VerificationError(
+            "consistency-old", "consistency", "the proof does not lead to the old digest",
+            expected=old_digest, actual=old_root,
+        )  # fmt: skip
+    if not _equal(new_root, new_digest):
+        raise VerificationError(
+            "consistency-new", "consistency",
+            "the new digest does not extend the old one (rewritten history or a fork)",
+            expected=new_digest, actual=new_root,
+        )  # fmt: skip
+    detail = f"tip {old_tip} -> tip {new_tip}, {len(proof)} proof elements"
+    return Check("consistency", "consistency", new_digest, new_root, detail)
 
 
 def _in_list(name: str, locator: str, value: bytes, entries: list[bytes]) -> Check:
@@ -315,6 +351,7 @@ __all__ = [
     "Check",
     "revision_hash",
     "verify_block",
+    "verify_consistency",
     "verify_proof",
     "verify_revision",
 ]
