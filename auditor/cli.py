@@ -8,6 +8,7 @@ stderr; ``--json`` prints one versioned report on stdout.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -16,7 +17,8 @@ import click
 from auditor import __version__, formats, report, verify
 from auditor.formats import Digest
 from auditor.report import ItemReport
-from proofs import ProofError
+from proofs import MalformedError, ProofError
+from proofs.note import VerifierKey, parse_vkey
 
 EXIT_HELP = """
 \b
@@ -86,8 +88,8 @@ main.add_command(verify_group, name="verify")
 
 
 @verify_group.command("revision", epilog=EXIT_HELP)
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--digest", "digest_path", type=click.Path(dir_okay=False),
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("--digest", "digest_path", type=click.Path(),
               help="A trusted GetDigest output; the file's Proof must fold to it.")  # fmt: skip
 @_common
 def verify_revision(
@@ -104,8 +106,8 @@ def verify_revision(
 
 
 @verify_group.command("block", epilog=EXIT_HELP)
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--digest", "digest_path", type=click.Path(dir_okay=False),
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("--digest", "digest_path", type=click.Path(),
               help="A trusted GetDigest output; the file's Proof must fold to it.")  # fmt: skip
 @_common
 def verify_block(
@@ -120,10 +122,10 @@ def verify_block(
 
 
 @verify_group.command("receipt", epilog=EXIT_HELP)
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--revision", "revision_path", type=click.Path(dir_okay=False),
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("--revision", "revision_path", type=click.Path(),
               help="The revision the receipt is for; its hash must be the receipt's.")  # fmt: skip
-@click.option("--digest", "digest_path", type=click.Path(dir_okay=False),
+@click.option("--digest", "digest_path", type=click.Path(),
               help="A digest you trust (GetDigest output); else exit 3 at best.")  # fmt: skip
 @_common
 def verify_receipt(
@@ -144,3 +146,64 @@ def verify_receipt(
     except ProofError as e:
         _fail_usage(e)
     _render("verify receipt", items, as_json, verbose)
+
+
+def _trusted_keys(values: tuple[str, ...]) -> list[VerifierKey]:
+    """``--trust-key`` values: a vkey, or a file holding vkeys (one per line)."""
+    keys = []
+    for value in values:
+        texts = [value]
+        if "+" not in value or os.path.exists(value):
+            try:
+                with open(value) as f:
+                    texts = [line for line in f.read().splitlines() if line.strip()]
+            except OSError as e:
+                _fail_usage(
+                    MalformedError(
+                        "trust-key", value, f"not a vkey, nor a readable file ({e.strerror})"
+                    )
+                )
+        for text in texts:
+            try:
+                keys.append(parse_vkey(text))
+            except ProofError as e:
+                _fail_usage(MalformedError(e.reason, f"--trust-key {value}", e.problem))
+    return keys
+
+
+def _trust_options(f: Callable[..., None]) -> Callable[..., None]:
+    f = click.option(
+        "--min-signatures", type=click.IntRange(min=1), default=1, show_default=True,
+        help="How many of the trusted keys must have signed (k of n).",
+    )(f)  # fmt: skip
+    return click.option(
+        "--trust-key", "trust_keys", multiple=True, envvar="QLDB_AUDIT_TRUST_KEYS",
+        help="A verifier key name+id+key (or a file of them) whose signature you trust.",
+    )(f)  # fmt: skip
+
+
+@verify_group.command("bundle", epilog=EXIT_HELP)
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@_trust_options
+@_common
+def verify_bundle(
+    files: tuple[str, ...], trust_keys: tuple[str, ...], min_signatures: int, as_json: bool,
+    verbose: int,
+) -> None:  # fmt: skip
+    """Verify receipt bundles offline: content -> revision hash -> proof -> digest -> signed
+    checkpoint. Without a trusted signature: exit 3."""
+    items = verify.bundles(list(files), _trusted_keys(trust_keys), min_signatures)
+    _render("verify bundle", items, as_json, verbose)
+
+
+@verify_group.command("consistency", epilog=EXIT_HELP)
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@_trust_options
+@_common
+def verify_consistency(
+    files: tuple[str, ...], trust_keys: tuple[str, ...], min_signatures: int, as_json: bool,
+    verbose: int,
+) -> None:  # fmt: skip
+    """Verify that a newer signed checkpoint extends an older one (no rewritten history)."""
+    items = verify.consistency(list(files), _trusted_keys(trust_keys), min_signatures)
+    _render("verify consistency", items, as_json, verbose)

@@ -85,7 +85,35 @@ class Receipt:
     revision: RevisionInput | None = None
 
 
-Artefact = RevisionInput | BlockInput | Receipt | Digest
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """A receipt bundle of our writer (see auditor/bundle.py for the format)."""
+
+    ledger_name: str
+    table_name: str
+    key: str
+    document_id: str
+    block_address: BlockAddress
+    revision: Any
+    proof: tuple[bytes, ...]
+    digest: Digest
+    checkpoint: str
+    ledger_metadata: Receipt
+    ledger_metadata_names: tuple[str, str]  # LedgerName, TableName of the KVS section
+    kind: str = "receipt-bundle"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyFile:
+    ledger_name: str
+    strand_id: str
+    old: str  # signed note
+    new: str  # signed note
+    proof: tuple[bytes, ...]
+    kind: str = "consistency-proof"
+
+
+Artefact = RevisionInput | BlockInput | Receipt | Digest | Bundle | ConsistencyFile
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -207,6 +235,8 @@ def _b64_hash(obj: Any, key: str, where: str) -> bytes:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as e:
         raise MalformedError("not-base64", _at(where, key), "not valid base64") from e
+    if base64.b64encode(raw).decode("ascii") != text:  # unused bits set: same bytes, other text
+        raise MalformedError("not-base64", _at(where, key), "not canonical base64")
     if len(raw) != HASH_LENGTH:
         raise MalformedError(
             "hash-length", _at(where, key), f"a hash must be 32 bytes, got {len(raw)} bytes"
@@ -214,7 +244,9 @@ def _b64_hash(obj: Any, key: str, where: str) -> bytes:
     return raw
 
 
-def _ion_text(obj: Any, key: str, where: str, required: bool = True) -> Any:
+def _ion_text(
+    obj: Any, key: str, where: str, required: bool = True, canonical: bool = False
+) -> Any:
     holder = _field(obj, key, where, required)
     if holder is None:
         return None
@@ -224,7 +256,15 @@ def _ion_text(obj: Any, key: str, where: str, required: bool = True) -> Any:
     values = _loads_ion(text, at)
     if len(values) != 1:
         raise MalformedError("not-one-value", at, f"expected one Ion value, got {len(values)}")
+    if canonical and canonical_ion(values[0]) != text:
+        raise MalformedError("not-canonical", at, "not in the canonical Ion text form")
     return values[0]
+
+
+def canonical_ion(value: Any) -> str:
+    """The one Ion text our bundles use (compact, no version marker)."""
+    text: str = simpleion.dumps(value, binary=False, omit_version_marker=True)
+    return text
 
 
 def _address(value: Any, where: str) -> BlockAddress:
@@ -258,11 +298,12 @@ def _proof(value: Any, where: str) -> tuple[bytes, ...]:
     return tuple(out)
 
 
-def _digest(obj: Any, where: str) -> Digest:
+def _digest(obj: Any, where: str, canonical: bool = False) -> Digest:
     digest = _b64_hash(obj, "Digest", where)
-    tip = _address(
-        _ion_text(obj, "DigestTipAddress", where), _at(where, "DigestTipAddress.IonText")
-    )
+    if canonical:
+        _exact_keys(obj, {"Digest", "DigestTipAddress"}, where)
+    address = _ion_text(obj, "DigestTipAddress", where, canonical=canonical)
+    tip = _address(address, _at(where, "DigestTipAddress.IonText"))
     return Digest(digest, tip)
 
 
@@ -270,6 +311,8 @@ def _digest(obj: Any, where: str) -> Digest:
 def _from_json(doc: Any, path: str) -> Artefact:
     if not isinstance(doc, Mapping):
         raise MalformedError("unknown-format", path, "expected a JSON object")
+    if doc.get("format") in (BUNDLE_FORMAT, CONSISTENCY_FORMAT):
+        return _ours(doc, path)
     if "LedgerDigest" in doc or "RevisionHash" in doc:
         return _kvs_receipt(doc, path)
     if "Revision" in doc:
@@ -281,7 +324,11 @@ def _from_json(doc: Any, path: str) -> Artefact:
         return BlockInput("get-block", block, None if proof is None else _proof(proof, at))
     if "Digest" in doc:
         return _digest(doc, path)
-    if "metadata" in doc and ("hash" in doc or "data" in doc):
+    if "hash" in doc and ({"data", "dataHash", "metadata"} & set(doc)):
+        if "metadata" not in doc:
+            raise MalformedError(
+                "missing-field", f"{path}: metadata", "a revision needs its metadata"
+            )
         return RevisionInput("json-revision", _json_revision(doc, path))
     raise MalformedError(
         "unknown-format",
@@ -292,15 +339,81 @@ def _from_json(doc: Any, path: str) -> Artefact:
     )
 
 
-def _kvs_receipt(doc: Any, path: str) -> Receipt:
+BUNDLE_FORMAT = "qldb-audit-receipt-bundle"
+CONSISTENCY_FORMAT = "qldb-audit-consistency-proof"
+_BUNDLE_KEYS = {
+    "format", "version", "ledgerName", "tableName", "key", "documentId", "blockAddress",
+    "revision", "proof", "digest", "checkpoint", "LedgerMetadata",
+}  # fmt: skip
+_CONSISTENCY_KEYS = {"format", "version", "ledgerName", "strandId", "old", "new", "proof"}
+_KVS_KEYS = {
+    "LedgerName", "TableName", "BlockAddress", "DocumentId", "RevisionHash", "Proof",
+    "LedgerDigest",
+}  # fmt: skip
+
+
+def _exact_keys(obj: Any, keys: set[str], where: str) -> None:
+    if not isinstance(obj, Mapping):
+        raise MalformedError("not-a-struct", where, "expected an object")
+    extra, missing = set(obj) - keys, keys - set(obj)
+    if extra:
+        raise MalformedError("unknown-field", _at(where, sorted(extra)[0]), "unknown field")
+    if missing:
+        raise MalformedError("missing-field", _at(where, sorted(missing)[0]), "missing field")
+
+
+def _ours(doc: Mapping[str, Any], path: str) -> Bundle | ConsistencyFile:
     where = path + ":"
-    address = _address(_ion_text(doc, "BlockAddress", where), f"{path}: BlockAddress.IonText")
+    if doc.get("version") != 1 or isinstance(doc.get("version"), bool):
+        raise MalformedError("version", _at(where, "version"), "only version 1 is supported")
+    if doc["format"] == CONSISTENCY_FORMAT:
+        _exact_keys(doc, _CONSISTENCY_KEYS, path)
+        proof = _ion_text(doc, "proof", where, canonical=True)
+        return ConsistencyFile(
+            ledger_name=_string(doc, "ledgerName", where) or "",
+            strand_id=_string(doc, "strandId", where) or "",
+            old=_string(doc, "old", where) or "",
+            new=_string(doc, "new", where) or "",
+            proof=_proof(proof, f"{path}: proof.IonText"),
+        )
+    _exact_keys(doc, _BUNDLE_KEYS, path)
+    kvs = _field(doc, "LedgerMetadata", where)
+    _exact_keys(kvs, _KVS_KEYS, f"{path}: LedgerMetadata")
+    receipt = _kvs_receipt(kvs, f"{path}: LedgerMetadata", canonical=True)
+    revision = _ion_text(doc, "revision", where, canonical=True)
+    _check_revision_shape(revision, f"{path}: revision.IonText")
+    block = _ion_text(doc, "blockAddress", where, canonical=True)
+    return Bundle(
+        ledger_name=_string(doc, "ledgerName", where) or "",
+        table_name=_string(doc, "tableName", where) or "",
+        key=_string(doc, "key", where) or "",
+        document_id=_string(doc, "documentId", where) or "",
+        block_address=_address(block, f"{path}: blockAddress.IonText"),
+        revision=revision,
+        proof=_proof(_ion_text(doc, "proof", where, canonical=True), f"{path}: proof.IonText"),
+        digest=_digest(_field(doc, "digest", where), f"{path}: digest", canonical=True),
+        checkpoint=_string(doc, "checkpoint", where) or "",
+        ledger_metadata=receipt,
+        ledger_metadata_names=(
+            _string(kvs, "LedgerName", f"{path}: LedgerMetadata") or "",
+            _string(kvs, "TableName", f"{path}: LedgerMetadata") or "",
+        ),
+    )
+
+
+def _kvs_receipt(doc: Any, path: str, canonical: bool = False) -> Receipt:
+    where = path + ":" if not path.endswith("LedgerMetadata") else path
+    block = _ion_text(doc, "BlockAddress", where, canonical=canonical)
+    address = _address(block, _at(where, "BlockAddress.IonText"))
+    proof = _ion_text(doc, "Proof", where, canonical=canonical)
     return Receipt(
         kind="kvs-ledger-metadata",
         block_address=address,
         revision_hash=_b64_hash(doc, "RevisionHash", where),
-        proof=_proof(_ion_text(doc, "Proof", where), f"{path}: Proof.IonText"),
-        digest=_digest(_field(doc, "LedgerDigest", where), f"{path}: LedgerDigest"),
+        proof=_proof(proof, _at(where, "Proof.IonText")),
+        digest=_digest(
+            _field(doc, "LedgerDigest", where), _at(where, "LedgerDigest"), canonical=canonical
+        ),
         document_id=_string(doc, "DocumentId", where, required=False),
     )
 

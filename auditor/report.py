@@ -127,7 +127,13 @@ class ItemReport:
         status = self.status
         if status == "failed" or status == "malformed":
             label = "FAIL" if status == "failed" else "ERROR"
-            return f"{label}: {self.error}"
+            text = str(self.error)
+            # name the item even when the error is in another file (e.g. --revision's)
+            return (
+                f"{label}: {text}"
+                if text.startswith(self.file)
+                else f"{label}: {self.file}: {text}"
+            )
         names = ", ".join(dict.fromkeys(c.name for c in self.checks))
         if status == "unattested":
             return (

@@ -13,10 +13,20 @@ from typing import Any
 
 import proofs
 from auditor import formats
-from auditor.formats import Artefact, BlockAddress, BlockInput, Digest, Receipt, RevisionInput
+from auditor.formats import (
+    Artefact,
+    BlockAddress,
+    BlockInput,
+    Bundle,
+    ConsistencyFile,
+    Digest,
+    Receipt,
+    RevisionInput,
+)
 from auditor.report import ItemReport
 from proofs import Check, MalformedError, ProofError, VerificationError
 from proofs.errors import b64
+from proofs.note import Checkpoint, VerifierKey, parse_checkpoint, verify_note
 
 UNCOVERED_BLOCK_FIELDS = (
     "blockTimestamp is not covered by any QLDB hash; blockAddress only through the proof's digest"
@@ -233,6 +243,112 @@ def _bind_revision(
         )  # fmt: skip
 
 
+def _same(name: str, where: str, expected: object, actual: object) -> None:
+    """A cross-check between two places of one file that must agree."""
+    if expected != actual:
+        raise VerificationError(
+            name, where, "disagrees with the rest of the file",
+            expected=_shown(expected), actual=_shown(actual),
+        )  # fmt: skip
+
+
+def _shown(value: object) -> bytes | str | int | None:
+    return value if isinstance(value, bytes | str | int) or value is None else str(value)
+
+
+def _signed_checkpoint(
+    item: ItemReport, note: str, where: str, trusted: list[VerifierKey], quorum: int
+) -> Checkpoint:
+    """Verify a signed note's signatures and parse its checkpoint; counts toward attestation."""
+    result = verify_note(note, trusted)
+    checkpoint = parse_checkpoint(result.text)
+    signers = ", ".join(result.trusted_signers) or "none"
+    item.add(Check("checkpoint-signatures", where, detail=f"trusted signatures: {signers}"))
+    if result.untrusted_signers:
+        item.note(f"{where}: signatures by keys not trusted: {', '.join(result.untrusted_signers)}")
+    if len(result.trusted_signers) < quorum:
+        item.attested = False
+        item.note(
+            f"{where}: {len(result.trusted_signers)} trusted signature(s), {quorum} required"
+            " (--trust-key, --min-signatures)"
+        )
+    return checkpoint
+
+
+def check_bundle(
+    item: ItemReport, artefact: Artefact, where: str, trusted: list[VerifierKey], quorum: int
+) -> None:
+    """content -> revision hash -> proof -> digest -> signed checkpoint, and every cross-check."""
+    if not isinstance(artefact, Bundle):
+        raise MalformedError("not-a-bundle", where, f"is a {_what(artefact)}, not a receipt bundle")
+    b = artefact
+    check = proofs.verify_revision(b.revision, f"{where}: revision")
+    item.add(check)
+    revision_hash = proofs.revision_hash(b.revision, f"{where}: revision")
+    address = _address_of(b.revision, f"{where}: revision")
+    _same("block-address", f"{where}: revision.blockAddress", b.block_address, address)
+    _same("document-id", f"{where}: revision.metadata.id", b.document_id, _document_id(b.revision))
+    data = b.revision.get("data")
+    if data is not None:
+        _same("key", f"{where}: revision.data._k", b.key, data.get("_k"))
+    kvs = b.ledger_metadata
+    _same(
+        "ledger-metadata",
+        f"{where}: LedgerMetadata.LedgerName",
+        b.ledger_name,
+        b.ledger_metadata_names[0],
+    )
+    _same(
+        "ledger-metadata",
+        f"{where}: LedgerMetadata.TableName",
+        b.table_name,
+        b.ledger_metadata_names[1],
+    )
+    _same(
+        "ledger-metadata",
+        f"{where}: LedgerMetadata.BlockAddress",
+        b.block_address,
+        kvs.block_address,
+    )
+    _same("ledger-metadata", f"{where}: LedgerMetadata.DocumentId", b.document_id, kvs.document_id)
+    _same(
+        "ledger-metadata", f"{where}: LedgerMetadata.RevisionHash", revision_hash, kvs.revision_hash
+    )
+    _same("ledger-metadata", f"{where}: LedgerMetadata.Proof", b.proof, kvs.proof)
+    _same("ledger-metadata", f"{where}: LedgerMetadata.LedgerDigest", b.digest, kvs.digest)
+    item.add(Check("cross-checks", where, detail="revision, bundle and LedgerMetadata agree"))
+    _check_tip(item, b.block_address, b.digest, where)
+    item.add(proofs.verify_proof(revision_hash, b.proof, b.digest.digest, f"{where}: proof"))
+    checkpoint = _signed_checkpoint(item, b.checkpoint, f"{where}: checkpoint", trusted, quorum)
+    _same("checkpoint", f"{where}: checkpoint ledger", b.ledger_name, checkpoint.ledger)
+    _same("checkpoint", f"{where}: checkpoint strand", b.digest.tip.strand_id, checkpoint.strand_id)
+    _same("checkpoint", f"{where}: checkpoint tip", b.digest.tip.sequence_no, checkpoint.tip)
+    _same("checkpoint", f"{where}: checkpoint digest", b.digest.digest, checkpoint.digest)
+    item.add(Check("checkpoint-digest", f"{where}: checkpoint", checkpoint.digest, b.digest.digest))
+
+
+def check_consistency(
+    item: ItemReport, artefact: Artefact, where: str, trusted: list[VerifierKey], quorum: int
+) -> None:
+    if not isinstance(artefact, ConsistencyFile):
+        raise MalformedError("not-a-consistency-proof", where, f"is a {_what(artefact)}")
+    old = _signed_checkpoint(item, artefact.old, f"{where}: old", trusted, quorum)
+    new = _signed_checkpoint(item, artefact.new, f"{where}: new", trusted, quorum)
+    for label, checkpoint in (("old", old), ("new", new)):
+        _same("checkpoint", f"{where}: {label} ledger", artefact.ledger_name, checkpoint.ledger)
+        _same("checkpoint", f"{where}: {label} strand", artefact.strand_id, checkpoint.strand_id)
+    if old.tip > new.tip:
+        raise VerificationError(
+            "consistency-order", f"{where}: old", "is newer than the new checkpoint",
+            expected=f"<= {new.tip}", actual=old.tip,
+        )  # fmt: skip
+    item.add(
+        proofs.verify_consistency(
+            old.digest, new.digest, artefact.proof, old_tip=old.tip, new_tip=new.tip
+        )
+    )
+
+
 def _what(artefact: Artefact) -> str:
     if isinstance(artefact, Digest):
         return "digest"
@@ -251,6 +367,24 @@ def blocks(paths: list[str], trusted: Digest | None = None) -> list[ItemReport]:
     out: list[ItemReport] = []
     for path in paths:
         out += _items(path, "block", lambda i, a, w: check_block(i, a, w, trusted))
+    return out
+
+
+def bundles(paths: list[str], trusted: list[VerifierKey], quorum: int = 1) -> list[ItemReport]:
+    out: list[ItemReport] = []
+    for path in paths:
+        out += _items(
+            path, "receipt-bundle", lambda i, a, w: check_bundle(i, a, w, trusted, quorum)
+        )
+    return out
+
+
+def consistency(paths: list[str], trusted: list[VerifierKey], quorum: int = 1) -> list[ItemReport]:
+    out: list[ItemReport] = []
+    for path in paths:
+        out += _items(
+            path, "consistency-proof", lambda i, a, w: check_consistency(i, a, w, trusted, quorum)
+        )
     return out
 
 

@@ -59,6 +59,18 @@ class NoteResult:
     untrusted_signers: tuple[str, ...]  # signature lines from keys not in the trusted set
 
 
+def _b64decode(text: str, where: str) -> bytes:
+    """Strict base64: valid alphabet and padding, and canonical (no stray low bits), so that
+    no other text decodes to the same bytes."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise MalformedError("not-base64", where, "not valid base64") from e
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise MalformedError("not-base64", where, "not canonical base64")
+    return raw
+
+
 def key_id(name: str, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([ED25519]) + public_key).digest()[:4]
 
@@ -69,11 +81,10 @@ def parse_vkey(text: str) -> VerifierKey:
     if len(parts) != 3 or not _NAME.fullmatch(parts[0]):
         raise MalformedError("vkey", "verifier key", "expected name+keyid+base64key")
     name, hex_id, encoded = parts
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-        kid = bytes.fromhex(hex_id)
-    except (binascii.Error, ValueError) as e:
-        raise MalformedError("vkey", f"verifier key {name}", "bad hex or base64") from e
+    raw = _b64decode(encoded, f"verifier key {name}")
+    if not re.fullmatch(r"[0-9a-f]{8}", hex_id):
+        raise MalformedError("vkey", f"verifier key {name}", "the key id must be 8 hex digits")
+    kid = bytes.fromhex(hex_id)
     if len(raw) != 33 or raw[0] != ED25519 or len(kid) != 4:
         raise MalformedError("vkey", f"verifier key {name}", "not an Ed25519 verifier key")
     if key_id(name, raw[1:]) != kid:
@@ -96,10 +107,7 @@ def split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
         fields = line.removeprefix(_SIGNATURE_PREFIX).split(" ")
         if not line.startswith(_SIGNATURE_PREFIX) or len(fields) != 2:
             raise MalformedError("note-format", f"note signature {i}", "expected '— name sig'")
-        try:
-            raw = base64.b64decode(fields[1], validate=True)
-        except (binascii.Error, ValueError) as e:
-            raise MalformedError("note-format", f"note signature {i}", "bad base64") from e
+        raw = _b64decode(fields[1], f"note signature {i}")
         if len(raw) < 5:
             raise MalformedError("note-format", f"note signature {i}", "too short")
         signatures.append((fields[0], raw[:4], raw[4:]))
@@ -152,10 +160,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
         raise MalformedError("checkpoint", "checkpoint origin", "expected <ledger>/<strand>")
     if not lines[1].isdigit() or lines[1].startswith("0"):
         raise MalformedError("checkpoint", "checkpoint size", "expected a positive integer")
-    try:
-        digest = base64.b64decode(lines[2], validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise MalformedError("checkpoint", "checkpoint digest", "not base64") from e
+    digest = _b64decode(lines[2], "checkpoint digest")
     if not lines[3].startswith("time "):
         raise MalformedError("checkpoint", "checkpoint time", "expected 'time <RFC 3339>'")
     return Checkpoint(

@@ -247,6 +247,7 @@ def verify_block(block: Any, locator: str = "block") -> BlockResult:
     revisions = _get(block, "revisions", where, required=False)
     summaries = _get(block, "revisionSummaries", where, required=False)
     leaves: list[bytes] | None = None
+    shown: list[str] = []  # document ids the block's revisions speak for
     if revisions is not None:
         if not isinstance(revisions, list) or len(revisions) > MAX_ENTRIES:
             raise MalformedError("not-a-list", f"{where}.revisions", "expected a list of revisions")
@@ -255,9 +256,14 @@ def verify_block(block: Any, locator: str = "block") -> BlockResult:
             at = f"{where}.revisions[{i}]"
             leaves.append(_hash(revision, "hash", at))
             if _get(revision, "metadata", at, required=False) is None:
+                if "data" in revision or "dataHash" in revision:
+                    raise MalformedError(
+                        "missing-field", f"{at}.metadata", "a revision with data needs metadata"
+                    )
                 counts["system"] += 1
                 continue
             _check_links(revision, at, (strand, sequence), transaction_id, documents)
+            shown.append(str(_get(revision["metadata"], "id", f"{at}.metadata", required=False)))
             if "data" not in revision and "dataHash" not in revision:
                 counts["deleted"] += 1
                 continue
@@ -271,8 +277,25 @@ def verify_block(block: Any, locator: str = "block") -> BlockResult:
             _hash(s, "hash", f"{where}.revisionSummaries[{i}]") for i, s in enumerate(summaries)
         ]
         for i, summary in enumerate(summaries):
-            _check_document(summary, "documentId", f"{where}.revisionSummaries[{i}]", documents)
+            at = f"{where}.revisionSummaries[{i}]"
+            _check_document(summary, "documentId", at, documents)
+            shown.append(str(_get(summary, "documentId", at, required=False)))
         leaves_name = "revisionSummaries"
+    if documents:
+        # Every document the transaction wrote has a revision in its block.
+        if leaves is None:
+            raise MalformedError(
+                "missing-field",
+                f"{where}.revisions",
+                "transactionInfo names documents, the block shows no revisions",
+            )
+        missing = sorted(str(d) for d in documents if str(d) not in shown)
+        if missing:
+            raise VerificationError(
+                "transaction-documents", f"{where}.{leaves_name}",
+                "a document of transactionInfo.documents has no revision in the block",
+                expected=", ".join(missing), actual=", ".join(shown) or "no revisions",
+            )  # fmt: skip
     if leaves:
         root = merkle_root(leaves)
         checks.append(_in_list("revisions-root", f"{where}.{leaves_name}", root, entries))

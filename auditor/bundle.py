@@ -1,0 +1,99 @@
+"""Receipt bundles and consistency files: self-contained JSON a third party verifies offline.
+
+Receipt bundle (``"format": "qldb-audit-receipt-bundle", "version": 1``)::
+
+    {format, version, ledgerName, tableName, key, documentId,
+     blockAddress: {IonText},            the block that holds the revision
+     revision:     {IonText},            the committed revision (data or dataHash, metadata)
+     proof:        {IonText},            revision hash -> digest (GetRevision's Proof)
+     digest:       {Digest, DigestTipAddress: {IonText}}   (GetDigest's shape)
+     checkpoint:   "<signed note>",      the digest, signed by the ledger (and witnesses)
+     LedgerMetadata: {…}}                the QLDB key-value store library's receipt, for tools
+                                         that already read those
+
+Consistency file (``"format": "qldb-audit-consistency-proof", "version": 1``)::
+
+    {format, version, ledgerName, strandId, old: "<signed note>", new: "<signed note>",
+     proof: {IonText}}
+
+Every Ion text and base64 string in these files is written in one canonical form and must be
+read back in exactly that form, so that no bit of a bundle can change without rejection.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from amazon.ion import simpleion
+
+from auditor.ledger import Ledger
+
+BUNDLE_FORMAT = "qldb-audit-receipt-bundle"
+CONSISTENCY_FORMAT = "qldb-audit-consistency-proof"
+VERSION = 1
+
+
+def ion_text(value: Any) -> str:
+    """The one canonical Ion text of a value (compact, no version marker)."""
+    text: str = simpleion.dumps(value, binary=False, omit_version_marker=True)
+    return text
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def address_text(strand_id: str, sequence_no: int) -> str:
+    return ion_text({"strandId": strand_id, "sequenceNo": sequence_no})
+
+
+def proof_text(proof: list[bytes]) -> str:
+    return ion_text([bytes(p) for p in proof])
+
+
+def receipt_bundle(
+    ledger: Ledger, table: str, key: str, version: int | None = None
+) -> dict[str, Any]:
+    """Build the bundle for ``key`` (latest revision, or ``version``) against the current tip."""
+    revision = ledger.revision(table, key, version)
+    signed = ledger.digest()
+    proof = ledger.revision_proof(revision, signed.tip)
+    block = address_text(ledger.strand_id, revision.sequence_no)
+    tip = address_text(ledger.strand_id, signed.tip)
+    digest = {"Digest": b64(signed.digest), "DigestTipAddress": {"IonText": tip}}
+    return {
+        "format": BUNDLE_FORMAT,
+        "version": VERSION,
+        "ledgerName": ledger.name,
+        "tableName": table,
+        "key": key,
+        "documentId": revision.document_id,
+        "blockAddress": {"IonText": block},
+        "revision": {"IonText": ion_text(revision.value)},
+        "proof": {"IonText": proof_text(proof)},
+        "digest": digest,
+        "checkpoint": signed.checkpoint,
+        "LedgerMetadata": {
+            "LedgerName": ledger.name,
+            "TableName": table,
+            "BlockAddress": {"IonText": block},
+            "DocumentId": revision.document_id,
+            "RevisionHash": b64(revision.hash),
+            "Proof": {"IonText": proof_text(proof)},
+            "LedgerDigest": digest,
+        },
+    }
+
+
+def consistency_file(ledger: Ledger, old_tip: int, new_tip: int) -> dict[str, Any]:
+    proof = ledger.consistency_proof(old_tip, new_tip)
+    return {
+        "format": CONSISTENCY_FORMAT,
+        "version": VERSION,
+        "ledgerName": ledger.name,
+        "strandId": ledger.strand_id,
+        "old": ledger.digest(old_tip).checkpoint,
+        "new": ledger.digest(new_tip).checkpoint,
+        "proof": {"IonText": proof_text(proof)},
+    }
