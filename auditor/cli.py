@@ -207,3 +207,12 @@ def verify_consistency(
     """Verify that a newer signed checkpoint extends an older one (no rewritten history)."""
     items = verify.consistency(list(files), _trusted_keys(trust_keys), min_signatures)
     _render("verify consistency", items, as_json, verbose)
+
+
+def _register() -> None:
+    from auditor.cli_ledger import ledger_group
+
+    main.add_command(ledger_group)
+
+
+_register()

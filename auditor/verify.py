@@ -172,6 +172,8 @@ def check_receipt(
         )
     elif isinstance(artefact, Receipt):
         receipt = artefact
+    elif isinstance(artefact, Bundle):  # its KVS-compatible section is a receipt too
+        receipt = artefact.ledger_metadata
     else:
         raise MalformedError(
             "not-a-receipt",

@@ -1,0 +1,560 @@
+"""Journal export in QLDB's ExportJournalToS3 layout, to a directory or to S3.
+
+``export(ledger, dest, ...)`` writes, in this order (QLDB's docs, "Journal export output";
+docs/qldb-formats.md §5)::
+
+    <prefix><exportId>.started.manifest                     the request, before any data
+    <prefix><exportId>/<strandId>.<firstSeq>-<lastSeq>.<ext>  data objects, in sequence order
+    <prefix><exportId>.checkpoint                           signed note of the digest at lastSeq
+    <prefix><exportId>.<strandId>.digest.json               the same digest, GetDigest JSON shape
+    <prefix><exportId>.<strandId>.completed.manifest        {keys: [...]}, always written last
+
+A reader that finds the completed manifest can rely on every object it lists being complete;
+an export that failed part-way leaves no completed manifest (QLDB's CANCELLED/FAILED state).
+
+Data objects hold at most ``max_blocks_per_object`` consecutive blocks each:
+
+- ``ion_text`` (``.ion``): one block per top-level value, each followed by a newline;
+- ``ion_binary`` (``.ion``): one Ion version marker, then the blocks;
+- ``json`` (``.json``): JSON Lines, one block per line, down-converted as in :func:`to_json`.
+
+Decisions (where QLDB's docs leave room, or this tool differs):
+
+- Manifests follow the output format like QLDB's: JSON for ``json``, Ion text otherwise (Ion
+  readers parse both). ``outputFormat`` is always written (QLDB writes it only when requested).
+- Destination ``s3://bucket/prefix``: ``bucket`` and ``prefix`` are written as given; a non-empty
+  prefix not ending in ``/`` gets one, as in QLDB's example (``journalExport`` →
+  ``journalExport/<exportId>...``). The client is ``boto3.client("s3")``, so the endpoint,
+  region and credentials come from the standard AWS settings (``AWS_ENDPOINT_URL[_S3]``, ...).
+- Destination directory: created if missing; the manifest says ``bucket: ""`` and
+  ``prefix: "<absolute directory path>/"``, so every key is the file's path. A reader moving an
+  export elsewhere strips ``prefix`` from the keys. Files are written to a temporary name,
+  fsynced, then renamed, so no reader sees half an object.
+- Time window: ``since``/``until`` are ISO-8601 (naive means UTC). The export is the run of
+  consecutive blocks from the first block whose ``blockTimestamp`` is in ``[since, until)`` up
+  to, not including, the next block at or after ``until``. With monotonic timestamps (the
+  writer's clock is read inside each block's write transaction) this is exactly the blocks in
+  the window; if a clock ever stepped back, a block inside that run stamped before ``since`` is
+  kept so the exported chain has no holes. Without ``since`` the export starts at sequenceNo 0;
+  without ``until`` it ends at the tip read when the export starts (later commits are not
+  included). The manifest then records the genesis block's timestamp as
+  ``inclusiveStartTime`` and the later of "now" and the tip's timestamp + 1 ms as
+  ``exclusiveEndTime``. An empty selection is refused before anything is written.
+- The checkpoint covers blocks ``0..lastSeq``: for a windowed export, an auditor needs the
+  earlier blocks too (or an older export) to recompute the digest.
+- Export ids are 22 base62 characters from 16 random bytes, like QLDB's ids. A caller-chosen
+  id must be 1-128 of ``[A-Za-z0-9_-]``; an id already present at the destination is refused.
+- Memory: blocks are streamed from the ledger; only the current data object (at most
+  ``max_blocks_per_object`` blocks) is held, so memory does not grow with the journal.
+
+Errors: :class:`ExportError` with a machine-readable ``reason``; usage and input errors
+(``format``, ``argument``, ``time``, ``window``, ``empty``, ``destination``, ``export-id``,
+``exists``) are raised before anything is written; transport errors (``write``) and a journal
+that does not read back as consecutive blocks (``journal``) may leave a partial export without
+its completed manifest.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+
+from amazon.ion import simpleion
+from amazon.ion.core import IonType
+from amazon.ion.simple_types import IonPyNull, IonPyTimestamp
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from auditor.ledger import Ledger
+
+__all__ = ["FORMATS", "ExportError", "ExportResult", "export", "new_export_id", "to_json"]
+
+FORMATS = {"ion_text": "ION_TEXT", "ion_binary": "ION_BINARY", "json": "JSON"}
+_EXTENSIONS = {"ion_text": "ion", "ion_binary": "ion", "json": "json"}
+_CONTENT_TYPES = {
+    "ion_text": "text/x-amzn-ion",
+    "ion_binary": "application/x-amzn-ion",
+    "json": "application/json",
+}
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_EXPORT_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_IVM = b"\xe0\x01\x00\xea"
+_MS = timedelta(milliseconds=1)
+
+
+class ExportError(Exception):
+    """The export was refused or failed. ``reason`` is machine-readable (see the module doc)."""
+
+    exit_code = 2
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """What an export wrote. Keys are S3 object keys, or file paths for a directory export."""
+
+    export_id: str
+    output_format: str  # ION_TEXT | ION_BINARY | JSON
+    keys: tuple[str, ...]  # the data objects, in sequence order
+    started_manifest: str
+    completed_manifest: str
+    checkpoint: str
+    digest_json: str
+    first_seq: int
+    last_seq: int
+    block_count: int
+
+
+def new_export_id() -> str:
+    """22 base62 characters encoding 16 random bytes (QLDB's id shape)."""
+    n = int.from_bytes(secrets.token_bytes(16), "big")
+    digits = []
+    for _ in range(22):
+        n, r = divmod(n, 62)
+        digits.append(_BASE62[r])
+    return "".join(digits)
+
+
+# -- JSON down-conversion ---------------------------------------------------------------------
+class _Raw(str):
+    """Already-encoded JSON text waiting on the encoder's stack."""
+
+    __slots__ = ()
+
+
+def _ion_text(value: Any) -> str:
+    text: str = simpleion.dumps(value, binary=False, omit_version_marker=True)
+    return text
+
+
+def _timestamp_text(value: datetime) -> str:
+    """The timestamp as Ion text writes it (its own precision and offset), annotations dropped."""
+    plain = IonPyTimestamp.from_value(IonType.TIMESTAMP, value, ())
+    return _ion_text(plain)
+
+
+def _decimal_text(value: Decimal) -> str:
+    """Exact digits as a JSON number; always with ``.`` or an exponent, so that a reader can
+    tell a decimal from an int (``5.`` → ``5e0``, ``0d5`` → ``0e+5``)."""
+    text = str(value).replace("E", "e")
+    return text if "." in text or "e" in text else text + "e0"
+
+
+def _scalar(value: Any) -> str | None:
+    """JSON text for a scalar, or None for a container."""
+    ion_type = getattr(value, "ion_type", None)
+    if value is None or isinstance(value, IonPyNull) or ion_type == IonType.NULL:
+        return "null"
+    if ion_type is None:  # a plain Python value (manifests)
+        ion_type = _python_type(value)
+    if ion_type == IonType.BOOL:
+        return "true" if value else "false"
+    if ion_type == IonType.INT:
+        return str(int(value))
+    if ion_type == IonType.FLOAT:
+        number = float(value)
+        return repr(number) if number - number == 0 else "null"  # nan and ±inf have no JSON
+    if ion_type == IonType.DECIMAL:
+        return _decimal_text(Decimal(value))
+    if ion_type == IonType.TIMESTAMP:
+        return json.dumps(_timestamp_text(value), ensure_ascii=False)
+    if ion_type == IonType.SYMBOL:
+        text = getattr(value, "text", value)
+        return "null" if text is None else json.dumps(str(text), ensure_ascii=False)
+    if ion_type == IonType.STRING:
+        return json.dumps(str(value), ensure_ascii=False)
+    if ion_type == IonType.BLOB:
+        return json.dumps(base64.b64encode(bytes(value)).decode())
+    if ion_type == IonType.CLOB:  # each byte becomes the code point of the same number
+        return json.dumps(bytes(value).decode("latin-1"), ensure_ascii=False)
+    return None
+
+
+def _python_type(value: Any) -> IonType:
+    if isinstance(value, bool):
+        return IonType.BOOL
+    if isinstance(value, int):
+        return IonType.INT
+    if isinstance(value, float):
+        return IonType.FLOAT
+    if isinstance(value, Decimal):
+        return IonType.DECIMAL
+    if isinstance(value, datetime):
+        return IonType.TIMESTAMP
+    if isinstance(value, str):
+        return IonType.STRING
+    if isinstance(value, bytes | bytearray):
+        return IonType.BLOB
+    if isinstance(value, dict):
+        return IonType.STRUCT
+    if isinstance(value, list | tuple):
+        return IonType.LIST
+    raise ExportError("type", f"{type(value).__name__}: not an Ion value")
+
+
+def to_json(value: Any) -> str:
+    """Down-convert an Ion value (as ``simpleion.loads`` returns it) to one line of JSON.
+
+    The standard Ion → JSON down-conversion: blobs → base64 strings; clobs → strings (byte n →
+    code point n); timestamps → strings exactly as Ion text writes them (precision and offset
+    kept, ``Z`` for UTC); decimals → numbers with their exact digits (never via float; always
+    with ``.`` or an exponent); ints → numbers; floats → numbers, nan/±inf → null; symbols →
+    strings; sexps → arrays; every null → null; annotations dropped. Struct fields keep their
+    order (repeated names are written repeatedly). Iterative, so deep nesting cannot overflow
+    the stack. Raises :class:`ExportError` (``type``) for a Python value with no Ion image.
+    """
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Raw):
+            out.append(item)
+            continue
+        text = _scalar(item)
+        if text is not None:
+            out.append(text)
+            continue
+        ion_type = getattr(item, "ion_type", None) or _python_type(item)
+        pending: list[Any] = []
+        if ion_type == IonType.STRUCT:
+            out.append("{")
+            for i, (name, field) in enumerate(item.items()):
+                prefix = "," if i else ""
+                pending += [_Raw(prefix + json.dumps(str(name), ensure_ascii=False) + ":"), field]
+            pending.append(_Raw("}"))
+        else:  # list or sexp
+            out.append("[")
+            for i, element in enumerate(item):
+                pending += [_Raw(","), element] if i else [element]
+            pending.append(_Raw("]"))
+        stack.extend(reversed(pending))
+    return "".join(out)
+
+
+# -- destinations -----------------------------------------------------------------------------
+class _Sink(Protocol):
+    bucket: str
+    prefix: str
+
+    def taken(self, export_id: str) -> bool: ...
+
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+
+class _DirectorySink:
+    """Keys are file paths under the directory (``prefix`` is the directory with a slash)."""
+
+    def __init__(self, path: str) -> None:
+        root = os.path.abspath(path)
+        if os.path.exists(root) and not os.path.isdir(root):
+            raise ExportError("destination", f"{path}: exists and is not a directory")
+        try:
+            os.makedirs(root, exist_ok=True)
+        except OSError as e:
+            raise ExportError("destination", f"{path}: cannot create ({e.strerror})") from e
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise ExportError("destination", f"{path}: not writable")
+        self.root = root
+        self.bucket = ""
+        self.prefix = root.rstrip(os.sep) + os.sep
+
+    def taken(self, export_id: str) -> bool:
+        return any(name.startswith(export_id + ".") or name == export_id for name in self._names())
+
+    def _names(self) -> list[str]:
+        try:
+            return os.listdir(self.root)
+        except OSError as e:
+            raise ExportError("write", f"{self.root}: cannot list ({e.strerror})") from e
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        directory = os.path.dirname(key)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(prefix=".partial-", dir=directory)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(temporary, key)
+            except BaseException:
+                if os.path.exists(temporary):
+                    os.unlink(temporary)
+                raise
+            dir_fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as e:
+            raise ExportError("write", f"{key}: cannot write ({e.strerror})") from e
+
+
+class _S3Sink:
+    def __init__(self, url: str) -> None:
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise ExportError("destination", f"{url}: expected s3://bucket[/prefix]")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        import boto3  # only S3 exports pay for importing the AWS SDK
+
+        self.bucket = bucket
+        self.prefix = prefix
+        self.client: S3Client = boto3.client("s3")
+
+    def _call(self, what: str, call: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return call()
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "error")
+            raise ExportError("write", f"s3://{self.bucket}/{what}: {code} ({e})") from e
+        except BotoCoreError as e:
+            raise ExportError("write", f"s3://{self.bucket}/{what}: {e}") from e
+
+    def taken(self, export_id: str) -> bool:
+        where = self.prefix + export_id
+        listing = self._call(
+            where,
+            lambda: self.client.list_objects_v2(Bucket=self.bucket, Prefix=where, MaxKeys=1000),
+        )
+        return any(
+            key == where or key[len(where) :].startswith((".", "/"))
+            for key in (entry["Key"] for entry in listing.get("Contents", []))
+        )
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self._call(
+            key,
+            lambda: self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
+            ),
+        )
+
+
+def _sink(dest: str) -> _Sink:
+    if dest.startswith("s3://"):
+        return _S3Sink(dest)
+    if "://" in dest:
+        raise ExportError("destination", f"{dest}: expected a directory or s3://bucket/prefix")
+    if not dest:
+        raise ExportError("destination", "destination: empty")
+    return _DirectorySink(dest)
+
+
+# -- selection --------------------------------------------------------------------------------
+def _parse_time(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as e:
+        raise ExportError("time", f"{name}: not an ISO-8601 time (got {text!r})") from e
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _moment(block: Any, seq: int) -> datetime:
+    stamp = block.get("blockTimestamp") if hasattr(block, "get") else None
+    if not isinstance(stamp, datetime):
+        raise ExportError("journal", f"block {seq}: no blockTimestamp")
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+def _ion_timestamp(moment: datetime) -> Any:
+    """An Ion timestamp in UTC: milliseconds like QLDB's, microseconds when they are needed."""
+    utc = moment.astimezone(UTC)
+    fraction = f"{utc.microsecond // 1000:03d}" if utc.microsecond % 1000 == 0 else f"{utc:%f}"
+    return simpleion.loads(f"{utc:%Y-%m-%dT%H:%M:%S}.{fraction}Z")
+
+
+def _selected(
+    ledger: Ledger, tip: int, since: datetime | None, until: datetime | None
+) -> Iterator[tuple[int, bytes, Any]]:
+    """(sequenceNo, Ion binary, parsed block) of the selected run, checked to be consecutive."""
+    started = since is None and until is None
+    expected = 0
+    for blob in ledger.blocks(0, tip):
+        block = simpleion.loads(blob)
+        address = block.get("blockAddress") if hasattr(block, "get") else None
+        seq = address.get("sequenceNo") if hasattr(address, "get") else None
+        if seq != expected or address.get("strandId") != ledger.strand_id:
+            raise ExportError(
+                "journal",
+                f"{ledger.path}: block {expected}: unexpected blockAddress "
+                f"(expected {{strandId:{ledger.strand_id},sequenceNo:{expected}}}, "
+                f"got {_ion_text(address) if address is not None else 'none'})",
+            )
+        expected += 1
+        if not started:
+            moment = _moment(block, expected - 1)
+            in_window = (since is None or moment >= since) and (until is None or moment < until)
+            if not in_window:
+                continue
+            started = True
+        elif until is not None and _moment(block, expected - 1) >= until:
+            return
+        yield expected - 1, blob, block
+
+
+# -- export -----------------------------------------------------------------------------------
+def _encode_object(fmt: str, blocks: list[Any]) -> bytes:
+    if fmt == "ion_binary":
+        data: bytes = simpleion.dumps(blocks, binary=True, sequence_as_stream=True)
+        if not data.startswith(_IVM):
+            data = _IVM + data
+        return data
+    if fmt == "json":
+        return "".join(to_json(b) + "\n" for b in blocks).encode()
+    return "".join(_ion_text(b) + "\n" for b in blocks).encode()
+
+
+def _manifest(fmt: str, value: dict[str, Any]) -> bytes:
+    if fmt == "json":
+        return (to_json(value) + "\n").encode()
+    return (_ion_text(value) + "\n").encode()
+
+
+def export(
+    ledger: Ledger,
+    dest: str,
+    format: str = "ion_text",
+    since: str | None = None,
+    until: str | None = None,
+    *,
+    max_blocks_per_object: int = 1000,
+    export_id: str | None = None,
+) -> ExportResult:
+    """Export the ledger's journal blocks in QLDB's ExportJournalToS3 layout (module doc).
+
+    ``format``: ``ion_text`` | ``ion_binary`` | ``json`` (case-insensitive). ``since``/``until``:
+    ISO-8601, the window ``[since, until)`` on ``blockTimestamp``. ``dest``: a directory or
+    ``s3://bucket/prefix``. Returns an :class:`ExportResult`.
+
+    Raises :class:`ExportError`: before writing anything for a bad format (``format``), a
+    ``max_blocks_per_object`` below 1 (``argument``), an unparsable time (``time``), ``since``
+    not before ``until`` (``window``), no block in the window (``empty``), an unusable
+    destination (``destination``), a malformed export id (``export-id``) or one already at the
+    destination (``exists``); while writing, for a failed write (``write``) or blocks that do
+    not read back consecutively (``journal``). Ledger read errors propagate as ``LedgerError``.
+    """
+    fmt = format.lower() if isinstance(format, str) else ""
+    if fmt not in FORMATS:
+        raise ExportError(
+            "format", f"format: unknown (expected one of {', '.join(FORMATS)}, got {format!r})"
+        )
+    if isinstance(max_blocks_per_object, bool) or not isinstance(max_blocks_per_object, int):
+        raise ExportError("argument", "max_blocks_per_object: expected an int")
+    if max_blocks_per_object < 1:
+        raise ExportError(
+            "argument", f"max_blocks_per_object: must be at least 1 (got {max_blocks_per_object})"
+        )
+    start, end = _parse_time(since, "since"), _parse_time(until, "until")
+    if start is not None and end is not None and start >= end:
+        raise ExportError("window", f"time window: since must be before until (got {since}, {until})")
+    if export_id is None:
+        export_id = new_export_id()
+    elif not _EXPORT_ID.fullmatch(export_id):
+        raise ExportError("export-id", f"export id {export_id!r}: expected 1-128 of A-Za-z0-9_-")
+
+    tip = ledger.tip()
+    selection = _selected(ledger, tip, start, end)
+    first = next(selection, None)
+    if first is None:
+        raise ExportError(
+            "empty",
+            f"{ledger.name}: no block in [{since or 'the beginning'}, {until or 'the tip'}) "
+            f"(the journal has blocks 0-{tip})",
+        )
+    sink = _sink(dest)
+    if sink.taken(export_id):
+        raise ExportError("exists", f"export {export_id}: already at {dest}")
+
+    if start is None:
+        start_value = ledger.block(0)["blockTimestamp"]
+    else:
+        start_value = _ion_timestamp(start)
+    if end is None:
+        tip_time = _moment(ledger.block(tip), tip) + _MS
+        end_value = _ion_timestamp(max(datetime.now(UTC), tip_time))
+    else:
+        end_value = _ion_timestamp(end)
+    output_format = FORMATS[fmt]
+    base = sink.prefix + export_id
+    started_key = base + ".started.manifest"
+    started = {
+        "ledgerName": ledger.name,
+        "exportId": export_id,
+        "inclusiveStartTime": start_value,
+        "exclusiveEndTime": end_value,
+        "bucket": sink.bucket,
+        "prefix": sink.prefix,
+        "objectEncryptionType": "NO_ENCRYPTION",
+        "outputFormat": output_format,
+    }
+    manifest_type = _CONTENT_TYPES["json" if fmt == "json" else "ion_text"]
+    sink.put(started_key, _manifest(fmt, started), manifest_type)
+
+    strand = ledger.strand_id
+    keys: list[str] = []
+    buffer: list[Any] = []
+    buffer_first = first_seq = last_seq = first[0]
+    count = 0
+
+    def flush() -> None:
+        key = f"{base}/{strand}.{buffer_first}-{last_seq}.{_EXTENSIONS[fmt]}"
+        sink.put(key, _encode_object(fmt, buffer), _CONTENT_TYPES[fmt])
+        keys.append(key)
+        buffer.clear()
+
+    for seq, _blob, block in _chain(first, selection):
+        if len(buffer) == max_blocks_per_object:
+            flush()
+            buffer_first = seq
+        buffer.append(block)
+        last_seq = seq
+        count += 1
+    flush()
+
+    signed = ledger.digest(last_seq)
+    checkpoint_key = base + ".checkpoint"
+    sink.put(checkpoint_key, signed.checkpoint.encode(), "text/plain; charset=utf-8")
+    digest_key = f"{base}.{strand}.digest.json"
+    digest_text = json.dumps(signed.get_digest_json(), indent=2) + "\n"
+    sink.put(digest_key, digest_text.encode(), "application/json")
+    completed_key = f"{base}.{strand}.completed.manifest"
+    sink.put(completed_key, _manifest(fmt, {"keys": list(keys)}), manifest_type)
+    return ExportResult(
+        export_id=export_id,
+        output_format=output_format,
+        keys=tuple(keys),
+        started_manifest=started_key,
+        completed_manifest=completed_key,
+        checkpoint=checkpoint_key,
+        digest_json=digest_key,
+        first_seq=first_seq,
+        last_seq=last_seq,
+        block_count=count,
+    )
+
+
+def _chain(
+    first: tuple[int, bytes, Any], rest: Iterator[tuple[int, bytes, Any]]
+) -> Iterator[tuple[int, bytes, Any]]:
+    yield first
+    yield from rest
