@@ -89,12 +89,13 @@ def _equal(expected: bytes, actual: bytes) -> bool:
     return hmac.compare_digest(expected, actual)
 
 
-def revision_hash(revision: Any, locator: str = "revision") -> bytes:
+def revision_hash(revision: Any, locator: str = "revision", *, hash_deleted: bool = False) -> bytes:
     """Recompute a committed revision's hash from ``data`` (or ``dataHash``) and ``metadata``.
 
-    Raises :class:`MalformedError` when ``metadata`` is missing or not a struct, when ``dataHash``
-    is not 32 bytes, when both ``data`` and ``dataHash`` are present, or when neither is (a
-    deleted revision, whose hash rule QLDB never documented).
+    A deleted revision (metadata, no data, no dataHash) has no documented QLDB rule: it raises
+    unless ``hash_deleted`` asks for this project's writer rule, ``dot(empty, IonHash(metadata))``
+    = ``IonHash(metadata)``. Raises :class:`MalformedError` when ``metadata`` is missing or not
+    a struct, when ``dataHash`` is not 32 bytes, or when both ``data`` and ``dataHash`` are there.
     """
     metadata = _get(revision, "metadata", locator)
     if not isinstance(metadata, Mapping):
@@ -106,6 +107,8 @@ def revision_hash(revision: Any, locator: str = "revision") -> bytes:
         data_hash = _hash(revision, "dataHash", locator)
     elif has_data:
         data_hash = ion_hash(_get(revision, "data", locator))
+    elif hash_deleted:
+        data_hash = EMPTY
     else:
         raise MalformedError(
             "deleted-revision",
@@ -115,14 +118,17 @@ def revision_hash(revision: Any, locator: str = "revision") -> bytes:
     return dot(data_hash, ion_hash(metadata))
 
 
-def verify_revision(revision: Any, locator: str = "revision") -> Check:
-    """Check that a revision's ``hash`` equals its recomputed hash.
+def verify_revision(
+    revision: Any, locator: str = "revision", *, hash_deleted: bool = False
+) -> Check:
+    """Check that a revision's ``hash`` equals its recomputed hash (``hash_deleted``: see
+    :func:`revision_hash`).
 
     Raises :class:`MalformedError` (see :func:`revision_hash`; also a missing or non-32-byte
     ``hash``) or :class:`VerificationError` (reason ``revision-hash``).
     """
     stated = _hash(revision, "hash", locator)
-    computed = revision_hash(revision, locator)
+    computed = revision_hash(revision, locator, hash_deleted=hash_deleted)
     if not _equal(stated, computed):
         raise VerificationError(
             "revision-hash",
@@ -132,6 +138,8 @@ def verify_revision(revision: Any, locator: str = "revision") -> Check:
             actual=computed,
         )
     detail = "redacted: dataHash in place of data" if "dataHash" in revision else ""
+    if "data" not in revision and "dataHash" not in revision:
+        detail = "deleted: metadata only (qldb-audit writer rule)"
     return Check("revision-hash", f"{locator}.hash", stated, computed, detail)
 
 
