@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from auditor import demo
 
 
 def test_demo_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    before = dict(os.environ)
     assert demo.main() == 0
     out = capsys.readouterr().out
     assert "every genuine artefact verified and every tampered one was caught" in out
-    assert out.count("    exit 1\n") == 2  # the edited README revision and the tampered copy
     assert "UNEXPECTED" not in out
+    # part 1: the edited README revision and the tampered GetRevision copy;
+    # part 2: the refused stale write and the tampered bundle
+    assert out.count("    exit 1\n") == 4
+    assert out.count("    exit 3\n") == 2  # the unattested receipt and bundle
+    assert "OK: receipt.json: receipt-bundle" in out
+    assert "OK: consistency.json: consistency-proof" in out
+    assert dict(os.environ) == before  # the demo leaves the caller's environment alone
