@@ -25,8 +25,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from amazon.ion import simpleion
-
+from auditor.formats import canonical_ion
 from auditor.ledger import Ledger
 
 BUNDLE_FORMAT = "qldb-audit-receipt-bundle"
@@ -36,8 +35,7 @@ VERSION = 1
 
 def ion_text(value: Any) -> str:
     """The one canonical Ion text of a value (compact, no version marker)."""
-    text: str = simpleion.dumps(value, binary=False, omit_version_marker=True)
-    return text
+    return canonical_ion(value)
 
 
 def b64(data: bytes) -> str:

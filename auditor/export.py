@@ -38,8 +38,9 @@ Decisions (where QLDB's docs leave room, or this tool differs):
   kept so the exported chain has no holes. Without ``since`` the export starts at sequenceNo 0;
   without ``until`` it ends at the tip read when the export starts (later commits are not
   included). The manifest then records the genesis block's timestamp as
-  ``inclusiveStartTime`` and the later of "now" and the tip's timestamp + 1 ms as
-  ``exclusiveEndTime``. An empty selection is refused before anything is written.
+  ``inclusiveStartTime`` and the later of "now" and the tip's timestamp + 1 ms, rounded up to
+  the millisecond, as ``exclusiveEndTime``. An empty selection is refused before anything is
+  written.
 - The checkpoint covers blocks ``0..lastSeq``: for a windowed export, an auditor needs the
   earlier blocks too (or an older export) to recompute the digest.
 - Export ids are 22 base62 characters from 16 random bytes, like QLDB's ids. A caller-chosen
@@ -47,30 +48,30 @@ Decisions (where QLDB's docs leave room, or this tool differs):
 - Memory: blocks are streamed from the ledger; only the current data object (at most
   ``max_blocks_per_object`` blocks) is held, so memory does not grow with the journal.
 
-Errors: :class:`ExportError` with a machine-readable ``reason``; usage and input errors
-(``format``, ``argument``, ``time``, ``window``, ``empty``, ``destination``, ``export-id``,
-``exists``) are raised before anything is written; transport errors (``write``) and a journal
-that does not read back as consecutive blocks (``journal``) may leave a partial export without
-its completed manifest.
+Errors: :class:`ExportError` with a machine-readable ``reason``. Usage and input errors are
+raised before anything is written: ``format``, ``argument``, ``time``, ``window``, ``empty``,
+``destination`` (including a missing S3 bucket), ``export-id``, ``exists``. Transport errors
+(``write``) and a journal that does not read back as consecutive blocks (``journal``) may leave
+a partial export, without its completed manifest.
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import json
 import os
 import re
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from amazon.ion import simpleion
-from amazon.ion.core import IonType
-from amazon.ion.simple_types import IonPyNull, IonPyTimestamp
+
+from auditor.formats import canonical_ion as _ion_text
+from auditor.jsonout import to_json
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -78,6 +79,7 @@ if TYPE_CHECKING:
     from auditor.ledger import Ledger
 
 __all__ = ["FORMATS", "ExportError", "ExportResult", "export", "new_export_id", "to_json"]
+
 
 FORMATS = {"ion_text": "ION_TEXT", "ion_binary": "ION_BINARY", "json": "JSON"}
 _EXTENSIONS = {"ion_text": "ion", "ion_binary": "ion", "json": "json"}
@@ -88,8 +90,8 @@ _CONTENT_TYPES = {
 }
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _EXPORT_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-_IVM = b"\xe0\x01\x00\xea"
 _MS = timedelta(milliseconds=1)
+_US = timedelta(microseconds=1)
 
 
 class ExportError(Exception):
@@ -126,122 +128,6 @@ def new_export_id() -> str:
         n, r = divmod(n, 62)
         digits.append(_BASE62[r])
     return "".join(digits)
-
-
-# -- JSON down-conversion ---------------------------------------------------------------------
-class _Raw(str):
-    """Already-encoded JSON text waiting on the encoder's stack."""
-
-    __slots__ = ()
-
-
-def _ion_text(value: Any) -> str:
-    text: str = simpleion.dumps(value, binary=False, omit_version_marker=True)
-    return text
-
-
-def _timestamp_text(value: datetime) -> str:
-    """The timestamp as Ion text writes it (its own precision and offset), annotations dropped."""
-    plain = IonPyTimestamp.from_value(IonType.TIMESTAMP, value, ())
-    return _ion_text(plain)
-
-
-def _decimal_text(value: Decimal) -> str:
-    """Exact digits as a JSON number; always with ``.`` or an exponent, so that a reader can
-    tell a decimal from an int (``5.`` → ``5e0``, ``0d5`` → ``0e+5``)."""
-    text = str(value).replace("E", "e")
-    return text if "." in text or "e" in text else text + "e0"
-
-
-def _scalar(value: Any) -> str | None:
-    """JSON text for a scalar, or None for a container."""
-    ion_type = getattr(value, "ion_type", None)
-    if value is None or isinstance(value, IonPyNull) or ion_type == IonType.NULL:
-        return "null"
-    if ion_type is None:  # a plain Python value (manifests)
-        ion_type = _python_type(value)
-    if ion_type == IonType.BOOL:
-        return "true" if value else "false"
-    if ion_type == IonType.INT:
-        return str(int(value))
-    if ion_type == IonType.FLOAT:
-        number = float(value)
-        return repr(number) if number - number == 0 else "null"  # nan and ±inf have no JSON
-    if ion_type == IonType.DECIMAL:
-        return _decimal_text(Decimal(value))
-    if ion_type == IonType.TIMESTAMP:
-        return json.dumps(_timestamp_text(value), ensure_ascii=False)
-    if ion_type == IonType.SYMBOL:
-        text = getattr(value, "text", value)
-        return "null" if text is None else json.dumps(str(text), ensure_ascii=False)
-    if ion_type == IonType.STRING:
-        return json.dumps(str(value), ensure_ascii=False)
-    if ion_type == IonType.BLOB:
-        return json.dumps(base64.b64encode(bytes(value)).decode())
-    if ion_type == IonType.CLOB:  # each byte becomes the code point of the same number
-        return json.dumps(bytes(value).decode("latin-1"), ensure_ascii=False)
-    return None
-
-
-def _python_type(value: Any) -> IonType:
-    if isinstance(value, bool):
-        return IonType.BOOL
-    if isinstance(value, int):
-        return IonType.INT
-    if isinstance(value, float):
-        return IonType.FLOAT
-    if isinstance(value, Decimal):
-        return IonType.DECIMAL
-    if isinstance(value, datetime):
-        return IonType.TIMESTAMP
-    if isinstance(value, str):
-        return IonType.STRING
-    if isinstance(value, bytes | bytearray):
-        return IonType.BLOB
-    if isinstance(value, dict):
-        return IonType.STRUCT
-    if isinstance(value, list | tuple):
-        return IonType.LIST
-    raise ExportError("type", f"{type(value).__name__}: not an Ion value")
-
-
-def to_json(value: Any) -> str:
-    """Down-convert an Ion value (as ``simpleion.loads`` returns it) to one line of JSON.
-
-    The standard Ion → JSON down-conversion: blobs → base64 strings; clobs → strings (byte n →
-    code point n); timestamps → strings exactly as Ion text writes them (precision and offset
-    kept, ``Z`` for UTC); decimals → numbers with their exact digits (never via float; always
-    with ``.`` or an exponent); ints → numbers; floats → numbers, nan/±inf → null; symbols →
-    strings; sexps → arrays; every null → null; annotations dropped. Struct fields keep their
-    order (repeated names are written repeatedly). Iterative, so deep nesting cannot overflow
-    the stack. Raises :class:`ExportError` (``type``) for a Python value with no Ion image.
-    """
-    out: list[str] = []
-    stack: list[Any] = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, _Raw):
-            out.append(item)
-            continue
-        text = _scalar(item)
-        if text is not None:
-            out.append(text)
-            continue
-        ion_type = getattr(item, "ion_type", None) or _python_type(item)
-        pending: list[Any] = []
-        if ion_type == IonType.STRUCT:
-            out.append("{")
-            for i, (name, field) in enumerate(item.items()):
-                prefix = "," if i else ""
-                pending += [_Raw(prefix + json.dumps(str(name), ensure_ascii=False) + ":"), field]
-            pending.append(_Raw("}"))
-        else:  # list or sexp
-            out.append("[")
-            for i, element in enumerate(item):
-                pending += [_Raw(","), element] if i else [element]
-            pending.append(_Raw("]"))
-        stack.extend(reversed(pending))
-    return "".join(out)
 
 
 # -- destinations -----------------------------------------------------------------------------
@@ -324,7 +210,8 @@ class _S3Sink:
             return call()
         except ClientError as e:
             code = e.response.get("Error", {}).get("Code", "error")
-            raise ExportError("write", f"s3://{self.bucket}/{what}: {code} ({e})") from e
+            reason = "destination" if code == "NoSuchBucket" else "write"
+            raise ExportError(reason, f"s3://{self.bucket}/{what}: {code} ({e})") from e
         except BotoCoreError as e:
             raise ExportError("write", f"s3://{self.bucket}/{what}: {e}") from e
 
@@ -385,40 +272,40 @@ def _ion_timestamp(moment: datetime) -> Any:
 
 def _selected(
     ledger: Ledger, tip: int, since: datetime | None, until: datetime | None
-) -> Iterator[tuple[int, bytes, Any]]:
-    """(sequenceNo, Ion binary, parsed block) of the selected run, checked to be consecutive."""
+) -> Generator[tuple[int, Any], None, None]:
+    """(sequenceNo, parsed block) of the selected run, checked to be consecutive."""
     started = since is None and until is None
-    expected = 0
-    for blob in ledger.blocks(0, tip):
+    for seq, blob in enumerate(ledger.blocks(0, tip)):
         block = simpleion.loads(blob)
-        address = block.get("blockAddress") if hasattr(block, "get") else None
-        seq = address.get("sequenceNo") if hasattr(address, "get") else None
-        if seq != expected or address.get("strandId") != ledger.strand_id:
+        address: Any = block.get("blockAddress") if hasattr(block, "get") else None
+        found = (
+            (address.get("strandId"), address.get("sequenceNo"))
+            if hasattr(address, "get")
+            else None
+        )
+        if found != (ledger.strand_id, seq):
             raise ExportError(
                 "journal",
-                f"{ledger.path}: block {expected}: unexpected blockAddress "
-                f"(expected {{strandId:{ledger.strand_id},sequenceNo:{expected}}}, "
+                f"{ledger.path}: block {seq}: unexpected blockAddress "
+                f"(expected {{strandId:{ledger.strand_id},sequenceNo:{seq}}}, "
                 f"got {_ion_text(address) if address is not None else 'none'})",
             )
-        expected += 1
         if not started:
-            moment = _moment(block, expected - 1)
+            moment = _moment(block, seq)
             in_window = (since is None or moment >= since) and (until is None or moment < until)
             if not in_window:
                 continue
             started = True
-        elif until is not None and _moment(block, expected - 1) >= until:
+        elif until is not None and _moment(block, seq) >= until:
             return
-        yield expected - 1, blob, block
+        yield seq, block
 
 
 # -- export -----------------------------------------------------------------------------------
 def _encode_object(fmt: str, blocks: list[Any]) -> bytes:
     if fmt == "ion_binary":
         data: bytes = simpleion.dumps(blocks, binary=True, sequence_as_stream=True)
-        if not data.startswith(_IVM):
-            data = _IVM + data
-        return data
+        return data  # one version marker and symbol table, then the blocks
     if fmt == "json":
         return "".join(to_json(b) + "\n" for b in blocks).encode()
     return "".join(_ion_text(b) + "\n" for b in blocks).encode()
@@ -466,42 +353,59 @@ def export(
         )
     start, end = _parse_time(since, "since"), _parse_time(until, "until")
     if start is not None and end is not None and start >= end:
-        raise ExportError("window", f"time window: since must be before until (got {since}, {until})")
+        raise ExportError(
+            "window", f"time window: since must be before until (got {since}, {until})"
+        )
     if export_id is None:
         export_id = new_export_id()
     elif not _EXPORT_ID.fullmatch(export_id):
         raise ExportError("export-id", f"export id {export_id!r}: expected 1-128 of A-Za-z0-9_-")
 
     tip = ledger.tip()
-    selection = _selected(ledger, tip, start, end)
-    first = next(selection, None)
-    if first is None:
-        raise ExportError(
-            "empty",
-            f"{ledger.name}: no block in [{since or 'the beginning'}, {until or 'the tip'}) "
-            f"(the journal has blocks 0-{tip})",
-        )
-    sink = _sink(dest)
-    if sink.taken(export_id):
-        raise ExportError("exists", f"export {export_id}: already at {dest}")
+    with contextlib.closing(_selected(ledger, tip, start, end)) as selection:
+        first = next(selection, None)
+        if first is None:
+            raise ExportError(
+                "empty",
+                f"{ledger.name}: no block in [{since or 'the beginning'}, {until or 'the tip'}) "
+                f"(the journal has blocks 0-{tip})",
+            )
+        sink = _sink(dest)
+        if sink.taken(export_id):
+            raise ExportError("exists", f"export {export_id}: already at {dest}")
+        genesis_time = ledger.block(0)["blockTimestamp"] if start is None else None
+        start_value = genesis_time if start is None else _ion_timestamp(start)
+        if end is None:
+            tip_time = _moment(ledger.block(tip), tip) + _MS
+            latest = max(datetime.now(UTC), tip_time)
+            end_value = _ion_timestamp(latest + (-latest.microsecond % 1000) * _US)
+        else:
+            end_value = _ion_timestamp(end)
+        return _write(
+            ledger, sink, fmt, export_id, start_value, end_value, _chain(first, selection),
+            max_blocks_per_object,
+        )  # fmt: skip
 
-    if start is None:
-        start_value = ledger.block(0)["blockTimestamp"]
-    else:
-        start_value = _ion_timestamp(start)
-    if end is None:
-        tip_time = _moment(ledger.block(tip), tip) + _MS
-        end_value = _ion_timestamp(max(datetime.now(UTC), tip_time))
-    else:
-        end_value = _ion_timestamp(end)
+
+def _write(
+    ledger: Ledger,
+    sink: _Sink,
+    fmt: str,
+    export_id: str,
+    start: Any,
+    end: Any,
+    blocks: Iterator[tuple[int, Any]],
+    max_blocks_per_object: int,
+) -> ExportResult:
+    """Write the manifests, objects and checkpoint of a non-empty, consecutive selection."""
     output_format = FORMATS[fmt]
     base = sink.prefix + export_id
     started_key = base + ".started.manifest"
     started = {
         "ledgerName": ledger.name,
         "exportId": export_id,
-        "inclusiveStartTime": start_value,
-        "exclusiveEndTime": end_value,
+        "inclusiveStartTime": start,
+        "exclusiveEndTime": end,
         "bucket": sink.bucket,
         "prefix": sink.prefix,
         "objectEncryptionType": "NO_ENCRYPTION",
@@ -511,25 +415,29 @@ def export(
     sink.put(started_key, _manifest(fmt, started), manifest_type)
 
     strand = ledger.strand_id
+    extension, content_type = _EXTENSIONS[fmt], _CONTENT_TYPES[fmt]
     keys: list[str] = []
     buffer: list[Any] = []
-    buffer_first = first_seq = last_seq = first[0]
+    first_seq = buffer_first = last_seq = -1
     count = 0
 
-    def flush() -> None:
-        key = f"{base}/{strand}.{buffer_first}-{last_seq}.{_EXTENSIONS[fmt]}"
-        sink.put(key, _encode_object(fmt, buffer), _CONTENT_TYPES[fmt])
+    def put_object() -> None:
+        key = f"{base}/{strand}.{buffer_first}-{last_seq}.{extension}"
+        sink.put(key, _encode_object(fmt, buffer), content_type)
         keys.append(key)
         buffer.clear()
 
-    for seq, _blob, block in _chain(first, selection):
-        if len(buffer) == max_blocks_per_object:
-            flush()
+    for seq, block in blocks:
+        if not buffer:
             buffer_first = seq
         buffer.append(block)
         last_seq = seq
+        first_seq = seq if count == 0 else first_seq
         count += 1
-    flush()
+        if len(buffer) == max_blocks_per_object:
+            put_object()
+    if buffer:
+        put_object()
 
     signed = ledger.digest(last_seq)
     checkpoint_key = base + ".checkpoint"
@@ -553,8 +461,6 @@ def export(
     )
 
 
-def _chain(
-    first: tuple[int, bytes, Any], rest: Iterator[tuple[int, bytes, Any]]
-) -> Iterator[tuple[int, bytes, Any]]:
+def _chain(first: tuple[int, Any], rest: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
     yield first
     yield from rest

@@ -1,76 +1,157 @@
-"""Ion → JSON down-conversion for output (the CLI, the REST API, JSON exports).
+"""Ion → JSON down-conversion for output (JSON exports, the CLI, the REST API).
 
-The standard down-conversion, without loss of digits: structs → objects, lists and sexps →
-arrays, strings and symbols → strings, ints → numbers, decimals → numbers written with exactly
-their digits (never through a float), floats → numbers (nan/inf → null), timestamps → their Ion
-text (ISO-8601 with the same precision and offset), blobs and clobs → base64 strings, nulls →
-null; annotations are dropped. A struct with a repeated field name keeps its last value.
+:func:`to_json` is the one conversion (see its docstring for the rules); :func:`dumps` writes
+the same JSON, indented for people.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import math
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from amazon.ion.core import Timestamp
+from amazon.ion.core import IonType
+from amazon.ion.simple_types import IonPyNull, IonPyTimestamp
+
+from auditor.formats import canonical_ion as _ion_text
+
+
+class _Raw(str):
+    """Already-encoded JSON text waiting on the encoder's stack."""
+
+    __slots__ = ()
+
+
+def _timestamp_text(value: datetime) -> str:
+    """The timestamp as Ion text writes it (its own precision and offset), annotations dropped."""
+    plain = IonPyTimestamp.from_value(IonType.TIMESTAMP, value, ())
+    return _ion_text(plain)
+
+
+def _decimal_text(value: Decimal) -> str:
+    """Exact digits as a JSON number; always with ``.`` or an exponent, so that a reader can
+    tell a decimal from an int (``5.`` → ``5e0``, ``0d5`` → ``0e+5``)."""
+    text = str(value).replace("E", "e")
+    return text if "." in text or "e" in text else text + "e0"
+
+
+def _scalar(value: Any) -> str | None:
+    """JSON text for a scalar, or None for a container."""
+    ion_type = getattr(value, "ion_type", None)
+    if value is None or isinstance(value, IonPyNull) or ion_type == IonType.NULL:
+        return "null"
+    if ion_type is None:  # a plain Python value (manifests)
+        ion_type = _python_type(value)
+    if ion_type == IonType.BOOL:
+        return "true" if value else "false"
+    if ion_type == IonType.INT:
+        return str(int(value))
+    if ion_type == IonType.FLOAT:
+        number = float(value)
+        return repr(number) if number - number == 0 else "null"  # nan and ±inf have no JSON
+    if ion_type == IonType.DECIMAL:
+        return _decimal_text(Decimal(value))
+    if ion_type == IonType.TIMESTAMP:
+        return json.dumps(_timestamp_text(value), ensure_ascii=False)
+    if ion_type == IonType.SYMBOL:
+        text = getattr(value, "text", value)
+        return "null" if text is None else json.dumps(str(text), ensure_ascii=False)
+    if ion_type == IonType.STRING:
+        return json.dumps(str(value), ensure_ascii=False)
+    if ion_type == IonType.BLOB:
+        return json.dumps(base64.b64encode(bytes(value)).decode())
+    if ion_type == IonType.CLOB:  # each byte becomes the code point of the same number
+        return json.dumps(bytes(value).decode("latin-1"), ensure_ascii=False)
+    return None
+
+
+def _python_type(value: Any) -> IonType:
+    if isinstance(value, bool):
+        return IonType.BOOL
+    if isinstance(value, int):
+        return IonType.INT
+    if isinstance(value, float):
+        return IonType.FLOAT
+    if isinstance(value, Decimal):
+        return IonType.DECIMAL
+    if isinstance(value, datetime):
+        return IonType.TIMESTAMP
+    if isinstance(value, str):
+        return IonType.STRING
+    if isinstance(value, bytes | bytearray):
+        return IonType.BLOB
+    if isinstance(value, dict):
+        return IonType.STRUCT
+    if isinstance(value, list | tuple):
+        return IonType.LIST
+    raise TypeError(f"{type(value).__name__}: not an Ion value")
+
+
+def to_json(value: Any) -> str:
+    """Down-convert an Ion value (as ``simpleion.loads`` returns it) to one line of JSON.
+
+    The standard Ion → JSON down-conversion: blobs → base64 strings; clobs → strings (byte n →
+    code point n); timestamps → strings exactly as Ion text writes them (precision and offset
+    kept, ``Z`` for UTC); decimals → numbers with their exact digits (never via float; always
+    with ``.`` or an exponent); ints → numbers; floats → numbers, nan/±inf → null; symbols →
+    strings; sexps → arrays; every null → null; annotations dropped. Struct fields keep their
+    order (repeated names are written repeatedly). Iterative, so deep nesting cannot overflow
+    the stack. Raises ``TypeError`` for a Python value with no Ion image.
+    """
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Raw):
+            out.append(item)
+            continue
+        text = _scalar(item)
+        if text is not None:
+            out.append(text)
+            continue
+        ion_type = getattr(item, "ion_type", None)
+        if ion_type is None:
+            ion_type = _python_type(item)
+        pending: list[Any] = []
+        if ion_type == IonType.STRUCT:
+            out.append("{")
+            for i, (name, field) in enumerate(item.items()):
+                prefix = "," if i else ""
+                pending += [_Raw(prefix + json.dumps(str(name), ensure_ascii=False) + ":"), field]
+            pending.append(_Raw("}"))
+        else:  # list or sexp
+            out.append("[")
+            for i, element in enumerate(item):
+                pending += [_Raw(","), element] if i else [element]
+            pending.append(_Raw("]"))
+        stack.extend(reversed(pending))
+    return "".join(out)
 
 
 def dumps(value: Any, indent: int | None = None) -> str:
-    """JSON text of an Ion (or plain) value."""
-    return "".join(_encode(value, indent, 0))
+    """JSON text of an Ion (or plain) value: :func:`to_json`, indented when ``indent`` is set."""
+    if indent is None:
+        return to_json(value)
+    return "".join(_pretty(value, indent, 0))
 
 
-def _encode(value: Any, indent: int | None, depth: int) -> list[str]:
-    if value is None or (getattr(value, "ion_type", None) is not None and _is_null(value)):
-        return ["null"]
-    if isinstance(value, bool):
-        return ["true" if value else "false"]
-    if isinstance(value, int):
-        return [str(int(value))]
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            return ["null"]
-        return [str(value).replace("E", "e")]  # plain or e-notation, every digit kept
-    if isinstance(value, float):
-        return [repr(float(value))] if math.isfinite(value) else ["null"]
-    if isinstance(value, Timestamp):
-        return [json.dumps(_timestamp_text(value))]
-    if isinstance(value, str):
-        return [json.dumps(str(value))]
-    if isinstance(value, bytes | bytearray):
-        return [json.dumps(base64.b64encode(bytes(value)).decode("ascii"))]
-    if hasattr(value, "text") and hasattr(value, "sid"):  # a symbol
-        return [json.dumps(value.text) if value.text is not None else "null"]
-    pad = "" if indent is None else "\n" + " " * (indent * (depth + 1))
-    end = "" if indent is None else "\n" + " " * (indent * depth)
-    sep = ", " if indent is None else ","
-    if hasattr(value, "items"):
-        pairs = value.iteritems() if hasattr(value, "iteritems") else value.items()
-        fields = {str(k): v for k, v in pairs}
-        if not fields:
-            return ["{}"]
-        parts = [
-            pad + json.dumps(k) + ": " + "".join(_encode(v, indent, depth + 1))
-            for k, v in fields.items()
+def _pretty(value: Any, indent: int, depth: int) -> list[str]:
+    text = _scalar(value)
+    if text is not None:
+        return [text]
+    ion_type = getattr(value, "ion_type", None) or _python_type(value)
+    inner = "\n" + " " * (indent * (depth + 1))
+    outer = "\n" + " " * (indent * depth)
+    if ion_type == IonType.STRUCT:
+        fields = [
+            inner
+            + json.dumps(str(k), ensure_ascii=False)
+            + ": "
+            + "".join(_pretty(v, indent, depth + 1))
+            for k, v in value.items()
         ]
-        return ["{", sep.join(parts), end, "}"]
-    if isinstance(value, list | tuple):
-        if not value:
-            return ["[]"]
-        parts = [pad + "".join(_encode(v, indent, depth + 1)) for v in value]
-        return ["[", sep.join(parts), end, "]"]
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def _is_null(value: Any) -> bool:
-    return type(value).__name__ == "IonPyNull"
-
-
-def _timestamp_text(value: Timestamp) -> str:
-    from amazon.ion import simpleion
-
-    text: str = simpleion.dumps(value, binary=False, omit_version_marker=True)
-    return text
+        return ["{", ",".join(fields), outer, "}"] if fields else ["{}"]
+    items = [inner + "".join(_pretty(v, indent, depth + 1)) for v in value]
+    return ["[", ",".join(items), outer, "]"] if items else ["[]"]

@@ -30,7 +30,7 @@ import math
 import struct
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Any
 
 from proofs.errors import MalformedError
@@ -112,11 +112,12 @@ def _var_int(n: int, negative_zero: bool = False) -> bytes:
 
 
 _VAR_INT_SMALL = {e: _var_int(e) for e in range(-64, 64)}
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 def _decimal_repr(d: Decimal) -> bytes:
     text = str(d)
-    if "E" not in text and "N" not in text and "I" not in text:
+    if len(text) < 300 and "E" not in text and "N" not in text and "I" not in text:
         # Plain notation keeps every digit: the exponent is minus the digits after the point.
         sign = text[0] == "-"
         point = text.find(".")
@@ -127,11 +128,9 @@ def _decimal_repr(d: Decimal) -> bytes:
         if not isinstance(exponent, int):
             raise MalformedError("decimal-special", "", f"{d} is not an Ion decimal")
         sign = bool(signed)
-        numerator, denominator = d.copy_abs().as_integer_ratio()
-        if exponent >= 0:
-            coefficient = numerator // 10**exponent
-        else:  # d = coefficient * 10**exponent exactly, so this division has no remainder
-            coefficient = numerator * 10**-exponent // denominator
+        # Scaling by -exponent is exact in an unbounded context and costs nothing for huge
+        # exponents (no 10**exponent integer); int() of a Decimal has no digit-count limit.
+        coefficient = int(d.copy_abs().scaleb(-exponent, _EXACT))
     exp = _VAR_INT_SMALL.get(exponent) or _var_int(exponent)
     if coefficient == 0 and not sign:
         return b"" if exponent == 0 else exp

@@ -120,3 +120,41 @@ def test_pluggable_hash_function() -> None:
 def test_refuses_values_that_are_not_ion_data(value: Any) -> None:
     with pytest.raises(MalformedError):
         ion_hash(value)
+
+
+def _var_int_reference(n: int) -> bytes:
+    """VarInt written out bit by bit: 7-bit groups, sign in 0x40 of the first, end bit 0x80."""
+    bits = bin(abs(n))[2:]
+    groups = [bits[max(0, i - 7) : i] for i in range(len(bits), 0, -7)][::-1]
+    if len(groups[0]) == 7 and groups[0][0] == "1":
+        groups.insert(0, "0")
+    out = [int(g, 2) for g in groups]
+    if n < 0:
+        out[0] |= 0x40
+    out[-1] |= 0x80
+    return bytes(out)
+
+
+@pytest.mark.parametrize("exponent", [9_999_999, -999_999_999, 6112, -70])
+def test_huge_exponents_hash_exactly_and_at_once(exponent: int) -> None:
+    value = Decimal(f"-3E{exponent:+d}")
+    expected = b"\x0b\x50" + _var_int_reference(exponent) + b"\x83\x0e"
+    assert serialized(value) == expected
+
+
+def _unescape(data: bytes) -> bytes:
+    out, escaped = bytearray(), False
+    for byte in data:
+        if byte == 0x0C and not escaped:
+            escaped = True
+            continue
+        out.append(byte)
+        escaped = False
+    return bytes(out)
+
+
+def test_long_coefficients_beyond_pythons_int_string_limit() -> None:
+    value = Decimal("9" * 5000)  # plain notation, longer than int()'s 4,300-digit limit
+    body = serialized(value)
+    assert body[:3] == b"\x0b\x50\x80"  # decimal, exponent 0
+    assert int.from_bytes(_unescape(body[3:-1]), "big") == int(value)
