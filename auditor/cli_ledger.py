@@ -276,3 +276,43 @@ def verify_ledger(ledger_path: str) -> None:
         click.echo(f"FAIL: {e}", err=True)
         sys.exit(1)
     click.echo(f"OK: {ledger_path}: {count} blocks verified, chain and digest recomputed", err=True)
+
+
+@ledger_group.command("export")
+@_ledger_option
+@click.argument("dest")
+@click.option("--format", "output_format", type=click.Choice(["ion_text", "ion_binary", "json"]),
+              default="ion_text", show_default=True)  # fmt: skip
+@click.option("--since", help="ISO-8601: first block time (inclusive).")
+@click.option("--until", help="ISO-8601: end of the window (exclusive).")
+@click.option(
+    "--max-blocks-per-object", type=click.IntRange(min=1), default=1000, show_default=True
+)
+def export_command(
+    ledger_path: str, dest: str, output_format: str, since: str | None, until: str | None,
+    max_blocks_per_object: int,
+) -> None:  # fmt: skip
+    """Export the journal in QLDB's layout to DEST: a directory or s3://bucket/prefix."""
+    from auditor.export import ExportError, export
+
+    ledger = _open(ledger_path)
+    try:
+        result = export(
+            ledger, dest, output_format, since, until, max_blocks_per_object=max_blocks_per_object
+        )
+    except ExportError as e:
+        _fail(ValueError(str(e)))
+    _emit(
+        {
+            "exportId": result.export_id,
+            "format": result.output_format,
+            "startedManifest": result.started_manifest,
+            "completedManifest": result.completed_manifest,
+            "checkpoint": result.checkpoint,
+            "digest": result.digest_json,
+            "keys": list(result.keys),
+            "firstSequenceNo": result.first_seq,
+            "lastSequenceNo": result.last_seq,
+            "blocks": result.block_count,
+        }
+    )
