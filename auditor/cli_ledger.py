@@ -8,6 +8,7 @@ document over the size cap, unknown table or key, redaction of the latest revisi
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -90,6 +91,10 @@ def _run(action: Callable[[], Any], output: str | None = None) -> None:
         result = action()
     except LedgerError as e:
         _fail(e)
+    except Exception as e:  # never a traceback for the user; QLDB_AUDIT_DEBUG=1 shows it
+        if os.environ.get("QLDB_AUDIT_DEBUG"):
+            raise
+        _fail(ValueError(f"unexpected {type(e).__name__}: {e}"))
     _emit(result, output)
 
 

@@ -158,6 +158,25 @@ def _dumps(value: Any) -> bytes:
     return data
 
 
+def _stored(revision: dict[str, Any], data_hash: bytes, where: str) -> tuple[bytes, Any]:
+    """The revision's Ion binary, read back; refuses data that amazon.ion cannot store exactly
+    (its C extension mis-writes some extreme decimals and timestamps), before anything is
+    written, so the journal never holds bytes that disagree with their hash."""
+    blob = _dumps(revision)
+    try:
+        value = simpleion.loads(blob)
+        same = "data" not in revision or ion_hash(value["data"]) == data_hash
+    except Exception as e:
+        raise LedgerError("unrepresentable", f"{where}: cannot be stored exactly ({e})") from e
+    if not same:
+        raise LedgerError(
+            "unrepresentable",
+            f"{where}: a value does not survive Ion encoding exactly (e.g. a decimal exponent "
+            "beyond ±6111 or more than 9 fraction digits in a timestamp)",
+        )
+    return blob, value
+
+
 def _check_plain(value: Any, where: str) -> None:
     """Refuse Python values that have no exact Ion image (floats: invoices need decimals)."""
     if isinstance(value, float):
@@ -404,22 +423,23 @@ class Ledger:
                     "statements": [index],
                 }
                 revisions.append(revision)
-                rows.append((w, doc_id, version, index, revision["hash"]))
+                stored = _stored(revision, data_hash, f"{w.table}/{w.key}")
+                rows.append((w, doc_id, version, index, revision["hash"], stored))
             self._append_block(db, statements, revisions, documents, None, tx_id, tx_time)
-            for w, doc_id, version, index, rev_hash in rows:
+            for w, doc_id, version, index, rev_hash, (blob, _) in rows:
                 kind = "deleted" if w.data is None else "data"
                 db.execute(
                     "INSERT INTO revisions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (doc_id, version, w.table, w.key, seq, index, tx_id, str(tx_time), kind,
-                     rev_hash, _dumps(revisions[index])),
+                     rev_hash, blob),
                 )  # fmt: skip
                 db.execute(
                     "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?)",
                     (w.table, w.key, doc_id, version, int(w.data is None)),
                 )
         return [
-            Revision(w.table, w.key, doc_id, version, seq, simpleion.loads(_dumps(revisions[i])))
-            for w, doc_id, version, i, _ in rows
+            Revision(w.table, w.key, doc_id, version, seq, value)
+            for w, doc_id, version, _, _, (_, value) in rows
         ]
 
     def redact(self, table: str, key: str, version: int) -> Revision:
@@ -716,7 +736,10 @@ class Ledger:
         previous = b""
         hashes = []
         for seq, blob in enumerate(self.blocks()):
-            block = simpleion.loads(blob)
+            try:
+                block = simpleion.loads(blob)
+            except Exception as e:
+                raise proofs.MalformedError("not-ion", f"{self.path}: block {seq}", str(e)) from e
             result = proofs.verify_block(block, f"{self.path}: block")
             if result.sequence_no != seq or bytes(block["previousBlockHash"]) != previous:
                 raise proofs.VerificationError(

@@ -139,3 +139,19 @@ def test_init_refuses_an_existing_ledger_and_open_needs_one(env: dict[str, str])
         run(env, "ledger", "init", "--name", "bad name!", "--ledger", "/tmp/other.db").exit_code
         == 2
     )
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['{"x": -465e99999}', '{"x": 7e-99999}'],  # amazon.ion's C writer cannot store these exactly
+)
+def test_values_ion_cannot_store_exactly_are_refused_before_writing(
+    env: dict[str, str], value: str
+) -> None:
+    ok(env, "ledger", "init", "--name", "carmaker", "--table", "invoices")
+    tip = Ledger.open(env["QLDB_AUDIT_LEDGER"]).tip()
+    result = run(env, "ledger", "put", "-t", "invoices", "K", value)
+    assert result.exit_code == 2
+    assert "cannot be stored exactly" in result.stderr or "survive Ion encoding" in result.stderr
+    assert Ledger.open(env["QLDB_AUDIT_LEDGER"]).tip() == tip
+    assert "blocks verified" in run(env, "ledger", "verify").stderr
