@@ -56,7 +56,7 @@ class BlockResult:
     checks: tuple[Check, ...]
     revisions_verified: int
     revisions_redacted: int  # hash-only: dataHash in place of data, still recomputed
-    revisions_deleted: int  # metadata without data: hash rule unknown, not recomputed
+    revisions_deleted: int  # metadata without data: not recomputed (unless writer_rules)
     revisions_system: int  # {hash} only: not recomputable, still part of the revisions root
 
 
@@ -218,7 +218,7 @@ def _address(block: Any, locator: str) -> tuple[str | None, int | None]:
     return str(strand), int(sequence)
 
 
-def verify_block(block: Any, locator: str = "block") -> BlockResult:
+def verify_block(block: Any, locator: str = "block", *, writer_rules: bool = False) -> BlockResult:
     """Verify one journal block (GetBlock / export / stream ``BLOCK_SUMMARY`` payload).
 
     Checks, in order: every revision with data or dataHash recomputes to its ``hash`` and names
@@ -227,6 +227,11 @@ def verify_block(block: Any, locator: str = "block") -> BlockResult:
     are elements of ``entriesHashList``; ``entriesHash`` is the list's Merkle root;
     ``blockHash = dot(entriesHash, previousBlockHash)``. Hash-only system revisions and deleted
     revisions are counted, not recomputed; they still enter the revisions root.
+
+    ``writer_rules`` (blocks written by this project's ledger, docs/ledger.md): deleted
+    revisions are recomputed as ``IonHash(metadata)``, and ``IonHash({blockAddress,
+    transactionId, blockTimestamp})`` must be in ``entriesHashList`` (it covers the fields QLDB's
+    hashes leave out).
 
     Raises :class:`MalformedError` for a wrong shape, :class:`VerificationError` at the first
     mismatch (its ``reason`` names the check).
@@ -274,6 +279,8 @@ def verify_block(block: Any, locator: str = "block") -> BlockResult:
             shown.append(str(_get(revision["metadata"], "id", f"{at}.metadata", required=False)))
             if "data" not in revision and "dataHash" not in revision:
                 counts["deleted"] += 1
+                if writer_rules:
+                    checks.append(verify_revision(revision, at, hash_deleted=True))
                 continue
             checks.append(verify_revision(revision, at))
             counts["redacted" if "dataHash" in revision else "verified"] += 1
@@ -311,6 +318,13 @@ def verify_block(block: Any, locator: str = "block") -> BlockResult:
         checks.append(
             _in_list("transaction-info", f"{where}.transactionInfo", ion_hash(info), entries)
         )
+    if writer_rules:
+        header = {
+            "blockAddress": _get(block, "blockAddress", where),
+            "transactionId": _get(block, "transactionId", where),
+            "blockTimestamp": _get(block, "blockTimestamp", where),
+        }
+        checks.append(_in_list("block-header", where, ion_hash(header), entries))
     redaction = _get(block, "redactionInfo", where, required=False)
     if redaction is not None:
         checks.append(

@@ -740,7 +740,7 @@ class Ledger:
                 block = simpleion.loads(blob)
             except Exception as e:
                 raise proofs.MalformedError("not-ion", f"{self.path}: block {seq}", str(e)) from e
-            result = proofs.verify_block(block, f"{self.path}: block")
+            result = proofs.verify_block(block, f"{self.path}: block", writer_rules=True)
             if result.sequence_no != seq or bytes(block["previousBlockHash"]) != previous:
                 raise proofs.VerificationError(
                     "chain", f"{self.path}: block {seq}", "does not link to the previous block",
