@@ -33,6 +33,13 @@ UNCOVERED_BLOCK_FIELDS = (
 )
 
 
+def _files(
+    paths: list[str], kind: str, check: Callable[[ItemReport, Artefact, str], None]
+) -> list[ItemReport]:
+    """Every artefact of every file, checked; all are checked whatever fails."""
+    return [item for path in paths for item in _items(path, kind, check)]
+
+
 def _items(
     path: str, kind: str, check: Callable[[ItemReport, Artefact, str], None]
 ) -> list[ItemReport]:
@@ -361,35 +368,21 @@ def _what(artefact: Artefact) -> str:
 
 # -- entry points used by the CLI (and by batch work later) ------------------------------------
 def revisions(paths: list[str], trusted: Digest | None = None) -> list[ItemReport]:
-    out: list[ItemReport] = []
-    for path in paths:
-        out += _items(path, "revision", lambda i, a, w: check_revision(i, a, w, trusted))
-    return out
+    return _files(paths, "revision", lambda i, a, w: check_revision(i, a, w, trusted))
 
 
 def blocks(paths: list[str], trusted: Digest | None = None) -> list[ItemReport]:
-    out: list[ItemReport] = []
-    for path in paths:
-        out += _items(path, "block", lambda i, a, w: check_block(i, a, w, trusted))
-    return out
+    return _files(paths, "block", lambda i, a, w: check_block(i, a, w, trusted))
 
 
 def bundles(paths: list[str], trusted: list[VerifierKey], quorum: int = 1) -> list[ItemReport]:
-    out: list[ItemReport] = []
-    for path in paths:
-        out += _items(
-            path, "receipt-bundle", lambda i, a, w: check_bundle(i, a, w, trusted, quorum)
-        )
-    return out
+    return _files(paths, "receipt-bundle", lambda i, a, w: check_bundle(i, a, w, trusted, quorum))
 
 
 def consistency(paths: list[str], trusted: list[VerifierKey], quorum: int = 1) -> list[ItemReport]:
-    out: list[ItemReport] = []
-    for path in paths:
-        out += _items(
-            path, "consistency-proof", lambda i, a, w: check_consistency(i, a, w, trusted, quorum)
-        )
-    return out
+    return _files(
+        paths, "consistency-proof", lambda i, a, w: check_consistency(i, a, w, trusted, quorum)
+    )
 
 
 def receipts(
@@ -401,11 +394,8 @@ def receipts(
         if len(artefacts) != 1 or not isinstance(artefacts[0], RevisionInput):
             raise MalformedError("not-a-revision", revision_path, "expected one revision")
         bound = artefacts[0]
-    out: list[ItemReport] = []
-    for path in paths:
-        out += _items(
-            path,
-            "receipt",
-            lambda i, a, w: check_receipt(i, a, w, trusted, bound, revision_path or ""),
-        )
-    return out
+    return _files(
+        paths,
+        "receipt",
+        lambda i, a, w: check_receipt(i, a, w, trusted, bound, revision_path or ""),
+    )
