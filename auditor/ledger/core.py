@@ -177,19 +177,35 @@ def _stored(revision: dict[str, Any], data_hash: bytes, where: str) -> tuple[byt
     return blob, value
 
 
-def _check_plain(value: Any, where: str) -> None:
-    """Refuse Python values that have no exact Ion image (floats: invoices need decimals)."""
-    if isinstance(value, float):
+def _check_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate: not an Ion string
+        raise LedgerError("text", f"{where}: not valid Unicode text ({e.reason})") from e
+
+
+def _check_value(value: Any, where: str) -> None:
+    """Refuse values with no exact Ion image, before amazon.ion sees them: Python floats
+    (invoices need decimals; Ion floats read from Ion text are kept), non-finite decimals (the
+    C writer loops forever on them), text that is not Unicode, and unknown types. Walks plain
+    and amazon.ion containers alike."""
+    if type(value) is float:
         raise LedgerError("float", f"{where}: a float is not allowed; use a decimal (exact digits)")
-    if isinstance(value, dict):
-        for k, v in value.items():
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise LedgerError("decimal", f"{where}: {value} is not a number Ion can store")
+    if isinstance(value, str):
+        _check_text(value, where)
+    elif hasattr(value, "items"):
+        pairs = value.iteritems() if hasattr(value, "iteritems") else value.items()
+        for k, v in pairs:
             if not isinstance(k, str):
                 raise LedgerError("field-name", f"{where}: field names must be strings")
-            _check_plain(v, f"{where}.{k}")
+            _check_text(k, where)
+            _check_value(v, f"{where}.{k}")
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
-            _check_plain(v, f"{where}[{i}]")
-    elif not isinstance(value, str | int | Decimal | bytes | type(None)) and not hasattr(
+            _check_value(v, f"{where}[{i}]")
+    elif not isinstance(value, int | Decimal | bytes | type(None)) and not hasattr(
         value, "ion_type"
     ):
         raise LedgerError("type", f"{where}: {type(value).__name__} is not a JSON or Ion value")
@@ -347,6 +363,8 @@ class Ledger:
     def _document(self, key: str, value: Any) -> Any:
         if not isinstance(key, str) or not key or len(key) > 1024:
             raise LedgerError("key", f"key {key!r}: a non-empty string of at most 1024 characters")
+        _check_text(key, "key")
+        _check_value(value, key)
         if isinstance(value, str):
             document: Any = {"_k": key, "_v": value}
         elif hasattr(value, "ion_type") and int(value.ion_type) == 12:  # an Ion struct
@@ -355,7 +373,6 @@ class Ledger:
             document = value
             document["_k"] = key
         elif isinstance(value, dict):
-            _check_plain(value, key)
             if "_k" in value and value["_k"] != key:
                 raise LedgerError("key-field", f"{key}: _k is {value['_k']!r}, not the key")
             document = {**value, "_k": key}
@@ -442,15 +459,19 @@ class Ledger:
             for w, doc_id, version, _, _, (_, value) in rows
         ]
 
-    def redact(self, table: str, key: str, version: int) -> Revision:
+    def redact(
+        self, table: str, key: str, version: int, document_id: str | None = None
+    ) -> Revision:
         """Replace a non-latest revision's data by its ``dataHash`` (the chain still verifies)
-        and record the redaction in a new block's ``redactionInfo``."""
+        and record the redaction in a new block's ``redactionInfo``. A key deleted and written
+        again is a new document: ``document_id`` (see :meth:`history`) picks an earlier one."""
         with self._transaction() as db:
             table_id = self._table_id(db, table)
             row = db.execute(
                 "SELECT doc_id, seq, rev_index, kind FROM revisions "
-                "WHERE table_name=? AND key=? AND version=? ORDER BY seq DESC LIMIT 1",
-                (table, key, version),
+                "WHERE table_name=? AND key=? AND version=? AND doc_id=coalesce(?, doc_id) "
+                "ORDER BY seq DESC LIMIT 1",
+                (table, key, version, document_id),
             ).fetchone()
             if row is None:
                 raise NotFoundError("no-revision", f"{table}/{key}: no version {version}")
@@ -485,7 +506,7 @@ class Ledger:
             }
             statement = f"REDACT {table} {key} {version}"
             self._append_block(db, [statement], [], {}, info)
-        return self.revision(table, key, version)
+        return self.revision(table, key, version, doc_id)
 
     # -- blocks ------------------------------------------------------------------------------
     def _genesis(self) -> None:
@@ -625,17 +646,22 @@ class Ledger:
         table, key, doc_id, version, seq, blob = row
         return Revision(table, key, doc_id, int(version), int(seq), simpleion.loads(blob))
 
-    def revision(self, table: str, key: str, version: int | None = None) -> Revision:
-        """The latest revision of ``key`` (deleted ones included), or the given version."""
+    def revision(
+        self, table: str, key: str, version: int | None = None, document_id: str | None = None
+    ) -> Revision:
+        """The latest revision of ``key`` (deleted ones included), or the given version — of
+        the newest document under that key, or of ``document_id``."""
         self._table_id(self._db(), table)
         if version is None:
             return self._revision_row(
-                "WHERE table_name=? AND key=? ORDER BY seq DESC, version DESC LIMIT 1",
-                (table, key), f"{table}/{key}",
+                "WHERE table_name=? AND key=? AND doc_id=coalesce(?, doc_id) "
+                "ORDER BY seq DESC, version DESC LIMIT 1",
+                (table, key, document_id), f"{table}/{key}",
             )  # fmt: skip
         return self._revision_row(
-            "WHERE table_name=? AND key=? AND version=? ORDER BY seq DESC LIMIT 1",
-            (table, key, version), f"{table}/{key} version {version}",
+            "WHERE table_name=? AND key=? AND version=? AND doc_id=coalesce(?, doc_id) "
+            "ORDER BY seq DESC LIMIT 1",
+            (table, key, version, document_id), f"{table}/{key} version {version}",
         )  # fmt: skip
 
     def revision_by_doc_and_tx(self, document_id: str, tx_id: str) -> Revision:
@@ -715,9 +741,14 @@ class Ledger:
             )
             .fetchone()
         )
+        hashes = [] if row is None else _split_hashes(row[1])
+        if revision.hash not in hashes or not 0 <= revision.sequence_no <= tip <= self.tip():
+            raise NotFoundError(
+                "no-revision", f"revision {revision.document_id} v{revision.version}: "
+                f"not in block {revision.sequence_no} of this ledger, or past tip {tip}",
+            )  # fmt: skip
         entries = _split_hashes(row[0])
-        hashes = _split_hashes(row[1])
-        index = next(i for i, h in enumerate(hashes) if h == revision.hash)
+        index = hashes.index(revision.hash)
         path = inclusion_path(index, len(hashes), lambda lo, hi: merkle_root(hashes[lo:hi]))
         root_index = entries.index(merkle_root(hashes))
         path += inclusion_path(root_index, len(entries), lambda lo, hi: merkle_root(entries[lo:hi]))
@@ -749,10 +780,12 @@ class Ledger:
             previous = result.block_hash
             hashes.append(previous)
         root = merkle_root(hashes)
-        if root != self.digest().digest:
+        # the stored tree at the size read (a writer may have appended blocks since)
+        stored = self._subtree(self._db())(0, len(hashes))
+        if root != stored:
             raise proofs.VerificationError(
                 "digest", self.path, "the digest is not the root of the block hashes",
-                expected=self.digest().digest, actual=root,
+                expected=stored, actual=root,
             )  # fmt: skip
         return len(hashes)
 
