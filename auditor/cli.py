@@ -210,9 +210,11 @@ def verify_consistency(
 
 
 def _register() -> None:
+    from auditor.cli_audit import register
     from auditor.cli_ledger import ledger_group
 
     main.add_command(ledger_group)
+    register(verify_group)
 
 
 _register()

@@ -33,9 +33,9 @@ from typing import Any
 
 from amazon.ion import simpleion
 
+from auditor.ionframe import ION_BINARY_MARKER, check_framing
 from proofs import HASH_LENGTH, MAX_PROOF_LENGTH, MalformedError
 
-ION_BINARY_MARKER = b"\xe0\x01\x00\xea"
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 
 
@@ -178,6 +178,9 @@ def parse(data: bytes, path: str) -> list[Artefact]:
     if not data.strip():
         raise MalformedError("empty", path, "the file is empty")
     if data.startswith(ION_BINARY_MARKER):
+        problem = check_framing(data)  # damaged binary can hang amazon.ion's C extension
+        if problem is not None:
+            raise MalformedError("not-ion", path, f"not valid Ion binary ({problem})")
         return [_from_ion(v, path) for v in _loads_ion(data, path)]
     try:
         text = data.decode("utf-8")

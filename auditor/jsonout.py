@@ -24,13 +24,13 @@ class _Raw(str):
     __slots__ = ()
 
 
-def _timestamp_text(value: datetime) -> str:
+def timestamp_text(value: datetime) -> str:
     """The timestamp as Ion text writes it (its own precision and offset), annotations dropped."""
     plain = IonPyTimestamp.from_value(IonType.TIMESTAMP, value, ())
     return _ion_text(plain)
 
 
-def _decimal_text(value: Decimal) -> str:
+def decimal_text(value: Decimal) -> str:
     """Exact digits as a JSON number; always with ``.`` or an exponent, so that a reader can
     tell a decimal from an int (``5.`` → ``5e0``, ``0d5`` → ``0e+5``)."""
     text = str(value).replace("E", "e")
@@ -52,9 +52,9 @@ def _scalar(value: Any) -> str | None:
         number = float(value)
         return repr(number) if number - number == 0 else "null"  # nan and ±inf have no JSON
     if ion_type == IonType.DECIMAL:
-        return _decimal_text(Decimal(value))
+        return decimal_text(Decimal(value))
     if ion_type == IonType.TIMESTAMP:
-        return json.dumps(_timestamp_text(value), ensure_ascii=False)
+        return json.dumps(timestamp_text(value), ensure_ascii=False)
     if ion_type == IonType.SYMBOL:
         text = getattr(value, "text", value)
         return "null" if text is None else json.dumps(str(text), ensure_ascii=False)

@@ -1,0 +1,333 @@
+"""Run an export audit: locate → map (verify objects, here or on workers) → reduce → report.
+
+The map step (:func:`auditor.audit.objects.fetch_and_verify`) runs in this process
+(``workers=1``), in a pool of processes on this machine (``workers=N``, spawned, so nothing is
+inherited but the arguments), or on a Dask cluster (``dask="tcp://scheduler:8786"``; workers
+read the objects straight from S3 or from a directory they can see). At most a few objects per
+worker are in flight, and the reduce takes them in manifest order, so memory does not grow with
+the export.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from typing import Any
+
+from auditor.audit.digests import DigestInput, parse_digest
+from auditor.audit.layout import Export, LayoutError, locate
+from auditor.audit.model import MALFORMED, Issue, ObjectResult, ObjectSpec
+from auditor.audit.objects import fetch_and_verify
+from auditor.audit.reduce import Reducer
+from auditor.audit.report import AuditReport
+from auditor.audit.source import Source, SourceError
+from auditor.audit.state import State, Verified
+from proofs import MalformedError, ProofError
+from proofs.note import VerifierKey
+
+
+class AuditUsageError(Exception):
+    """The audit cannot start (exit 2): no export, an unusable state file, a bad option."""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    objects_done: int
+    objects_total: int
+    blocks: int
+    revisions: int
+    elapsed: float
+
+
+@dataclass(slots=True)
+class AuditOptions:
+    source: str
+    digests: list[str] = field(default_factory=list)
+    trusted_keys: list[VerifierKey] = field(default_factory=list)
+    min_signatures: int = 1
+    state_path: str | None = None
+    workers: int = 1
+    dask: str | None = None
+    export_id: str | None = None
+    strand_id: str | None = None
+    rules: str = "auto"  # auto | writer | qldb
+    save_every: float = 2.0  # seconds between progress saves to the state file
+
+
+def work(source: Source, spec: ObjectSpec, skip_if_sha256: str | None) -> ObjectResult:
+    """The map task: read one object and verify it (what processes and Dask workers run)."""
+    return fetch_and_verify(source.read, spec, skip_if_sha256)
+
+
+Job = tuple[ObjectSpec, str | None]
+
+
+def _serial(source: Source, jobs: list[Job]) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
+    for spec, skip in jobs:
+        yield spec, work(source, spec, skip)
+
+
+def _failed_task(spec: ObjectSpec, error: BaseException) -> ObjectResult:
+    issue = Issue(
+        MALFORMED, "worker", f"{spec.key}: the worker verifying it failed ({type(error).__name__}:"
+        f" {error})", seq=spec.name_first, strand_id=spec.strand_id, object_key=spec.key,
+        locator=spec.key,
+    )  # fmt: skip
+    return ObjectResult(spec.index, spec.key, unreadable=issue, issues=[issue], issues_total=1)
+
+
+def _windowed(
+    submit: Callable[[ObjectSpec, str | None], Any],
+    result_of: Callable[[Any], ObjectResult],
+    jobs: list[Job],
+    window: int,
+) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
+    """Keep ``window`` tasks in flight and yield their results in job order."""
+    pending: collections.deque[tuple[ObjectSpec, Any]] = collections.deque()
+    queue = iter(jobs)
+    for spec, skip in queue:
+        pending.append((spec, submit(spec, skip)))
+        if len(pending) >= window:
+            break
+    while pending:
+        spec, task = pending.popleft()
+        try:
+            result = result_of(task)
+        except Exception as e:  # noqa: BLE001 - a crashed worker is reported, not raised
+            result = _failed_task(spec, e)
+        yield spec, result
+        nxt = next(queue, None)
+        if nxt is not None:
+            pending.append((nxt[0], submit(*nxt)))
+
+
+def _pool(
+    source: Source, jobs: list[Job], workers: int
+) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+
+        def submit(spec: ObjectSpec, skip: str | None) -> Future[ObjectResult]:
+            return pool.submit(work, source, spec, skip)
+
+        yield from _windowed(submit, lambda f: f.result(), jobs, 2 * workers)
+
+
+def _dask(
+    source: Source, jobs: list[Job], address: str
+) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
+    try:
+        from distributed import Client
+    except ImportError as e:  # pragma: no cover - the extra is installed in tests
+        raise AuditUsageError(
+            "--dask: Dask is not installed (pip install 'qldb-auditor[dask]')"
+        ) from e
+    try:
+        client = Client(address, set_as_default=False, timeout="20s")  # type: ignore[no-untyped-call]
+    except (OSError, TimeoutError) as e:
+        raise AuditUsageError(f"--dask {address}: cannot reach the scheduler ({e})") from e
+    try:
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+
+        def submit(spec: ObjectSpec, skip: str | None) -> Any:
+            return client.submit(work, source, spec, skip, pure=False)
+
+        yield from _windowed(submit, lambda f: f.result(), jobs, 2 * workers)
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+
+
+def _load_digests(options: AuditOptions, export: Export) -> list[DigestInput]:
+    digests: list[DigestInput] = []
+    for path in options.digests:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(2 * 1024 * 1024)
+        except OSError as e:
+            d = DigestInput(source=path, kind="unknown", supplied=True)
+            d.error = MalformedError("unreadable", path, f"cannot read ({e.strerror})")
+            digests.append(d)
+            continue
+        digests.append(
+            parse_digest(data, path, supplied=True, trusted_keys=options.trusted_keys,
+                         quorum=options.min_signatures)
+        )  # fmt: skip
+    for name in (export.checkpoint_name, export.digest_json_name):
+        if name is None:
+            continue
+        location = export.source.location(name)
+        shown = export.source.shown(location)
+        try:
+            data = export.source.read(location)
+        except SourceError as e:
+            d = DigestInput(source=shown, kind="unknown", supplied=False)
+            d.error = MalformedError("unreadable", shown, f"cannot read ({e})")
+            digests.append(d)
+            continue
+        digests.append(
+            parse_digest(data, shown, supplied=False, trusted_keys=options.trusted_keys,
+                         quorum=options.min_signatures)
+        )  # fmt: skip
+    return digests
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def audit(
+    options: AuditOptions, on_progress: Callable[[Progress], None] | None = None
+) -> AuditReport:
+    """Audit one export. Raises :class:`AuditUsageError` when it cannot start; otherwise every
+    finding is in the report. ``KeyboardInterrupt`` (also raised by ``on_progress``) saves the
+    progress to the state file first, then propagates."""
+    started_at, started = _now(), time.perf_counter()
+    if options.workers < 1:
+        raise AuditUsageError("--workers: must be at least 1")
+    if options.rules not in ("auto", "writer", "qldb"):
+        raise AuditUsageError("--rules: expected auto, writer or qldb")
+    try:
+        source = Source.parse(options.source)
+    except SourceError as e:
+        raise AuditUsageError(str(e)) from e
+    state = None
+    if options.state_path is not None:
+        try:
+            state = State.load(options.state_path)
+        except ProofError as e:
+            raise AuditUsageError(str(e)) from e
+    base = state.verified if state is not None else None
+    rules = options.rules
+    notes: list[str] = []
+    if base is not None and rules == "auto" and base.rules == "writer":
+        rules = "writer"
+        notes.append("writer rules pinned by the state file")
+    try:
+        export = locate(source, options.export_id, rules, options.strand_id)
+    except LayoutError as e:
+        raise AuditUsageError(str(e)) from e
+    if base is not None and base.strand_id != export.strand_id:
+        raise AuditUsageError(
+            f"{options.state_path}: the state is for strand {base.strand_id}, the export is "
+            f"strand {export.strand_id}"
+        )
+    if not export.objects:
+        raise AuditUsageError(f"{source.shown(export.completed_name)}: keys: no data objects")
+
+    digests = _load_digests(options, export)
+    reducer = Reducer(export.strand_id, base)
+    reducer.digests = digests
+    resumed_from = 0
+    progress = state.progress if state is not None else None
+    if (
+        progress is not None
+        and progress.get("exportId") == export.export_id
+        and progress.get("manifestSha256") == export.completed_sha256
+    ):
+        try:
+            reducer.restore(progress["reducer"])
+            resumed_from = reducer.next_index
+            notes.append(
+                f"resumed an interrupted run (started {progress.get('started')}) at object "
+                f"{resumed_from + 1} of {len(export.objects)}"
+            )
+        except (KeyError, ValueError, TypeError, ProofError):
+            reducer = Reducer(export.strand_id, base)
+            reducer.digests = digests
+            notes.append("the state's progress record was unusable: started over")
+    elif progress is not None:
+        notes.append("the state's progress record is for another export: started over")
+    reducer.add_digests(digests)
+    for issue in export.issues:
+        reducer.issue(issue)
+
+    jobs: list[Job] = []
+    for spec in export.objects[resumed_from:]:
+        skip = None
+        if base is not None and spec.name_first is not None and spec.name_last is not None:
+            old = reducer.old.get((spec.name_first, spec.name_last))
+            if old is not None and spec.name_last <= base.tip:
+                skip = old.sha256
+        jobs.append((spec, skip))
+    if options.dask:
+        results = _dask(source, jobs, options.dask)
+        mode = f"dask ({options.dask})"
+    elif options.workers > 1 and len(jobs) > 1:
+        results = _pool(source, jobs, options.workers)
+        mode = f"{options.workers} processes"
+    else:
+        results = _serial(source, jobs)
+        mode = "1 process"
+
+    last_save = time.monotonic()
+
+    def save_progress() -> None:
+        if state is None:
+            return
+        state.progress = {
+            "exportId": export.export_id, "completedManifest": export.completed_name,
+            "manifestSha256": export.completed_sha256, "source": options.source,
+            "started": started_at, "reducer": reducer.to_json(),
+        }  # fmt: skip
+        state.save()
+
+    try:
+        for done, (spec, result) in enumerate(results, start=resumed_from + 1):
+            reducer.add(result, spec)
+            if state is not None and time.monotonic() - last_save >= options.save_every:
+                save_progress()
+                last_save = time.monotonic()
+            if on_progress is not None:
+                on_progress(
+                    Progress(done, len(export.objects), reducer.counts.blocks,
+                             reducer.counts.revisions, time.perf_counter() - started)
+                )  # fmt: skip
+    except KeyboardInterrupt:
+        save_progress()
+        raise
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+    reducer.finish()
+    report = AuditReport.build(
+        export=export, reducer=reducer, digests=digests, options_mode=mode,
+        started_at=started_at, seconds=time.perf_counter() - started, base=base,
+        resumed_from=resumed_from, notes=notes, state_path=options.state_path,
+    )  # fmt: skip
+    if state is not None:
+        _commit(state, report, export, reducer, base, options)
+    return report
+
+
+def _commit(
+    state: State, report: AuditReport, export: Export, reducer: Reducer, base: Verified | None,
+    options: AuditOptions,
+) -> None:  # fmt: skip
+    state.progress = None
+    if report.exit_code not in (0, 3):
+        report.state_note = f"{state.path}: not advanced (the run did not verify)"
+    elif reducer.frontier is None or reducer.last_seq is None or reducer.last_hash is None:
+        report.state_note = (f"{state.path}: not advanced: no digest could be computed "
+                             f"({reducer.frontier_note})")  # fmt: skip
+    elif base is not None and reducer.last_seq < base.tip:
+        report.state_note = f"{state.path}: not advanced: the export ends before tip {base.tip}"
+    else:
+        tip = reducer.last_seq
+        state.verified = Verified(
+            ledger_name=export.ledger_name or (base.ledger_name if base else None),
+            strand_id=export.strand_id, rules="writer" if export.writer_rules else "qldb",
+            tip=tip, tip_hash=reducer.last_hash, digest=reducer.frontier.root(),
+            frontier=reducer.frontier, attested=report.exit_code == 0, time=_now(),
+            export_id=export.export_id, source=options.source,
+            objects=sorted(reducer.fingerprints.values(), key=lambda f: f.first),
+        )  # fmt: skip
+        report.state_note = f"{state.path}: verified tip is now block {tip}"
+    state.save()
+
+
+__all__ = ["AuditOptions", "AuditUsageError", "Progress", "audit", "work"]

@@ -1,0 +1,249 @@
+"""Find an export in its source and read its manifests (docs/qldb-formats.md §5).
+
+Layout (QLDB's ExportJournalToS3, and this project's exporter, auditor/export.py)::
+
+    <prefix><exportId>.started.manifest                  {ledgerName, exportId, ..., prefix,
+                                                           outputFormat?}
+    <prefix><exportId>.<strandId>.completed.manifest     {keys: [data object keys, in order]}
+    <prefix><exportId>/<strandId>.<first>-<last>.<ext>   the data objects (keys as listed)
+    <prefix><exportId>.checkpoint                        this project's writer only
+    <prefix><exportId>.<strandId>.digest.json            this project's writer only
+
+Keys are relocated to the source: a listed key that starts with the started manifest's
+``prefix`` (or that contains ``<exportId>/``) is read at that relative path under the source, so
+an export copied to another bucket or directory still verifies. A key that would leave the
+source (``..``, an absolute path) is refused.
+
+Which rules apply: an export with ``<exportId>.checkpoint`` beside its manifests was written by
+this project's exporter, so its blocks are checked with the writer's rules
+(``verify_block(writer_rules=True)``, exact layout); any other export with QLDB's rules.
+``rules="writer"`` or ``"qldb"`` overrides the detection (pin ``writer`` for your own exports,
+so that deleting the checkpoint cannot downgrade the checks; the state file pins it too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from amazon.ion import simpleion
+
+from auditor.audit.model import FAILED, MALFORMED, Issue, ObjectSpec
+from auditor.audit.source import MissingObjectError, Source, SourceError
+
+FORMATS = {"ION_TEXT": "ion_text", "ION_BINARY": "ion_binary", "JSON": "json"}
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+MAX_KEYS = 10_000_000
+_COMPLETED = re.compile(r"(?P<id>[A-Za-z0-9_-]{1,128})\.(?P<strand>[A-Za-z0-9]{1,64})"
+                        r"\.completed\.manifest")  # fmt: skip
+_OBJECT = re.compile(
+    r"(?P<strand>[A-Za-z0-9]{1,64})\.(?P<first>[0-9]{1,19})-(?P<last>[0-9]{1,19})"
+    r"\.(?P<ext>[A-Za-z0-9]{1,16})"
+)
+
+
+class LayoutError(Exception):
+    """The source holds no usable export (exit 2). The message names the file and field."""
+
+
+@dataclass(slots=True)
+class Export:
+    source: Source
+    export_id: str
+    strand_id: str
+    completed_name: str
+    completed_sha256: str
+    started_name: str | None
+    started: dict[str, Any] | None
+    ledger_name: str | None
+    output_format: str  # ION_TEXT | ION_BINARY | JSON | unknown
+    writer_rules: bool
+    rules_reason: str
+    objects: list[ObjectSpec]
+    checkpoint_name: str | None
+    digest_json_name: str | None
+    issues: list[Issue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    unlisted: list[str] = field(default_factory=list)
+
+
+def _read_manifest(source: Source, name: str) -> tuple[Any, bytes]:
+    where = source.shown(source.location(name))
+    try:
+        data = source.read(source.location(name))
+    except SourceError as e:
+        raise LayoutError(f"{where}: cannot read ({e})") from e
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise LayoutError(f"{where}: larger than {MAX_MANIFEST_BYTES} bytes")
+    try:
+        values = simpleion.loads(data, single_value=False)  # Ion text; JSON is Ion text too
+    except Exception as e:
+        raise LayoutError(f"{where}: not an Ion or JSON manifest ({_short(e)})") from e
+    if len(values) != 1 or not hasattr(values[0], "keys"):
+        raise LayoutError(f"{where}: expected one struct")
+    return values[0], data
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:160]
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = getattr(value, "text", value)
+    return str(text) if isinstance(text, str) else None
+
+
+def locate(
+    source: Source, export_id: str | None = None, rules: str = "auto", strand_id: str | None = None
+) -> Export:
+    """Find the export (by ``export_id`` when the source holds several) and list its objects.
+
+    Raises :class:`LayoutError` when there is no completed manifest (an export QLDB did not
+    finish has none), when several exports or strands match, or when a manifest is unusable.
+    """
+    try:
+        names = source.names()
+    except SourceError as e:
+        raise LayoutError(str(e)) from e
+    found = [m for m in (_COMPLETED.fullmatch(n) for n in names) if m]
+    if export_id is not None:
+        found = [m for m in found if m["id"] == export_id]
+    if strand_id is not None:
+        found = [m for m in found if m["strand"] == strand_id]
+    if not found:
+        pending = [n for n in names if n.endswith(".started.manifest")]
+        hint = " (a started manifest without it: the export did not complete)" if pending else ""
+        which = f" for export {export_id}" if export_id else ""
+        raise LayoutError(f"{source.url}: no completed manifest{which}{hint}")
+    if len(found) > 1:
+        listed = ", ".join(sorted(m.group(0) for m in found))
+        raise LayoutError(
+            f"{source.url}: several completed manifests ({listed}): choose one with --export-id"
+            " (and --strand)"
+        )
+    match = found[0]
+    export_id, strand = match["id"], match["strand"]
+    completed_name = match.group(0)
+    manifest, manifest_bytes = _read_manifest(source, completed_name)
+    started_name: str | None = f"{export_id}.started.manifest"
+    started: dict[str, Any] | None = None
+    notes: list[str] = []
+    if started_name in names:
+        value, _ = _read_manifest(source, started_name)
+        started = dict(value)
+    else:
+        started_name = None
+        notes.append("no started manifest: the output format is taken from the objects")
+    output_format = _text(started.get("outputFormat")) if started else None
+    output_format = output_format or ("ION_TEXT" if started else "unknown")
+    if output_format not in FORMATS and output_format != "unknown":
+        raise LayoutError(
+            f"{source.shown(source.location(started_name or ''))}: outputFormat: unknown "
+            f"(expected ION_TEXT, ION_BINARY or JSON, got {output_format})"
+        )
+    checkpoint = f"{export_id}.checkpoint"
+    has_checkpoint = checkpoint in names
+    if rules == "writer":
+        writer, reason = True, "writer rules (--rules writer)"
+    elif rules == "qldb":
+        writer, reason = False, "QLDB rules (--rules qldb)"
+    elif has_checkpoint:
+        writer, reason = True, f"writer rules ({checkpoint} beside the manifests)"
+    else:
+        writer, reason = False, "QLDB rules (no qldb-audit checkpoint beside the manifests)"
+    digest_json = f"{export_id}.{strand}.digest.json"
+    export = Export(
+        source=source,
+        export_id=export_id,
+        strand_id=strand,
+        completed_name=completed_name,
+        completed_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
+        started_name=started_name,
+        started=started,
+        ledger_name=_text(started.get("ledgerName")) if started else None,
+        output_format=output_format,
+        writer_rules=writer,
+        rules_reason=reason,
+        objects=[],
+        checkpoint_name=checkpoint if has_checkpoint else None,
+        digest_json_name=digest_json if digest_json in names else None,
+        notes=notes,
+    )
+    _objects(export, manifest)
+    return export
+
+
+def _relative(key: str, prefix: str | None, export_id: str) -> str | None:
+    """The key's path relative to the export's prefix, or None if it would leave the source."""
+    rel = key
+    if prefix and key.startswith(prefix):
+        rel = key[len(prefix) :]
+    elif f"{export_id}/" in key:
+        rel = key[key.index(f"{export_id}/") :]
+    parts = rel.split("/")
+    if not rel or rel.startswith(("/", "\\")) or ".." in parts or "" in parts or "\\" in rel:
+        return None
+    return rel
+
+
+def _objects(export: Export, manifest: Any) -> None:
+    where = export.source.shown(export.source.location(export.completed_name))
+    keys = manifest.get("keys")
+    if not isinstance(keys, list):
+        raise LayoutError(f"{where}: keys: expected a list of data object keys")
+    if len(keys) > MAX_KEYS:
+        raise LayoutError(f"{where}: keys: more than {MAX_KEYS}")
+    prefix = _text(export.started.get("prefix")) if export.started else None
+    fmt_default = FORMATS.get(export.output_format)
+    seen: set[str] = set()
+    used: set[str] = set()
+    for index, raw in enumerate(keys):
+        key = _text(raw)
+        if key is None:
+            raise LayoutError(f"{where}: keys[{index}]: expected a string")
+        rel = _relative(key, prefix, export.export_id)
+        if rel is None:
+            raise LayoutError(f"{where}: keys[{index}]: {key!r} is outside the export")
+        if key in seen:
+            export.issues.append(
+                Issue(FAILED, "duplicate-object", f"{key}: listed twice in the completed manifest",
+                      object_key=key, locator=f"{where}: keys[{index}]")
+            )  # fmt: skip
+            continue
+        seen.add(key)
+        used.add(rel)
+        name = _OBJECT.fullmatch(rel.rsplit("/", 1)[-1])
+        first = last = None
+        if name is None:
+            export.issues.append(
+                Issue(MALFORMED, "object-name",
+                      f"{key}: the name is not <strandId>.<first>-<last>.<ext>",
+                      object_key=key, locator=f"{where}: keys[{index}]")
+            )  # fmt: skip
+        else:
+            first, last = int(name["first"]), int(name["last"])
+            if name["strand"] != export.strand_id or first > last:
+                export.issues.append(
+                    Issue(FAILED, "object-name",
+                          f"{key}: the name does not fit the strand {export.strand_id}",
+                          seq=first, strand_id=export.strand_id, object_key=key,
+                          locator=f"{where}: keys[{index}]")
+                )  # fmt: skip
+        fmt = fmt_default or ("json" if rel.endswith(".json") else "ion")
+        export.objects.append(
+            ObjectSpec(
+                index=len(export.objects), key=key, location=export.source.location(rel),
+                fmt=fmt, writer_rules=export.writer_rules, strand_id=export.strand_id,
+                name_first=first, name_last=last,
+            )
+        )  # fmt: skip
+    try:
+        present = export.source.listing(export.export_id)
+    except (SourceError, MissingObjectError, OSError):
+        present = []
+    export.unlisted = [p for p in present if p not in used]

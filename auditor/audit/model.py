@@ -1,0 +1,181 @@
+"""Values passed between the audit's map step, its reduce step and the report.
+
+Everything here is a small frozen (or plain) dataclass of builtins, so it pickles cheaply to
+and from worker processes and Dask workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from proofs.errors import Value, b64
+
+FAILED = "failed"  # read, but wrong: evidence of tampering (exit 1)
+MALFORMED = "malformed"  # could not be read (exit 2)
+
+REVISION_KINDS = ("verified", "hash_only", "deleted", "system", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem found, named by block (``seq``) where there is one.
+
+    ``kind`` is :data:`FAILED` or :data:`MALFORMED`; ``check`` the machine-readable name of the
+    check (``revision-hash``, ``chain``, ``sequence``, ``missing-object``, ...).
+    """
+
+    kind: str
+    check: str
+    message: str
+    seq: int | None = None
+    strand_id: str | None = None
+    object_key: str | None = None
+    locator: str = ""
+    expected: str | None = None
+    actual: str | None = None
+    note: str = ""
+
+    @property
+    def address(self) -> str | None:
+        if self.seq is None:
+            return None
+        return f'{{strandId:"{self.strand_id or "?"}",sequenceNo:{self.seq}}}'
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "check": self.check,
+            "blockAddress": (
+                None if self.seq is None else {"strandId": self.strand_id, "sequenceNo": self.seq}
+            ),
+            "object": self.object_key,
+            "locator": self.locator,
+            "message": self.message,
+            "expected": self.expected,
+            "actual": self.actual,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Issue:
+        address = value.get("blockAddress") or {}
+        return cls(
+            kind=str(value["kind"]), check=str(value["check"]), message=str(value["message"]),
+            seq=address.get("sequenceNo"), strand_id=address.get("strandId"),
+            object_key=value.get("object"), locator=str(value.get("locator", "")),
+            expected=value.get("expected"), actual=value.get("actual"),
+            note=str(value.get("note", "")),
+        )  # fmt: skip
+
+    def line(self) -> str:
+        label = "FAIL" if self.kind == FAILED else "ERROR"
+        where = f"block {self.seq} " if self.seq is not None else ""
+        text = f"{label}: {where}({self.check}): {self.message}"
+        if self.expected is not None or self.actual is not None:
+            text += f" (expected {self.expected or '-'}, got {self.actual or '-'})"
+        if self.note:
+            text += f" [{self.note}]"
+        return text
+
+
+def shown(value: Value | object) -> str | None:
+    """A value as the report prints it: hashes in base64, ``None`` kept."""
+    if value is None:
+        return None
+    if isinstance(value, bytes | str | int):
+        return b64(value)
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSpec:
+    """One data object the completed manifest lists, and how to read and check it."""
+
+    index: int  # position in the manifest
+    key: str  # as listed
+    location: str  # file path or S3 key to read
+    fmt: str  # ion_text | ion_binary | json
+    writer_rules: bool
+    strand_id: str
+    name_first: int | None  # sequence numbers in the object's name
+    name_last: int | None
+    verify_from: int = 0  # blocks below this sequenceNo were verified by an earlier run
+
+
+@dataclass(slots=True)
+class Counts:
+    blocks: int = 0  # blocks read
+    blocks_verified: int = 0  # blocks that passed verify_block
+    blocks_failed: int = 0
+    blocks_skipped: int = 0  # verified by an earlier run (state file)
+    verified: int = 0  # revisions whose data recomputed
+    hash_only: int = 0  # redacted: dataHash in place of data
+    deleted: int = 0  # metadata only
+    deleted_recomputed: int = 0  # of which recomputed by the writer's rule
+    system: int = 0  # {hash} only
+    failed: int = 0  # revisions that did not recompute
+
+    def add(self, other: Counts) -> None:
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def revisions(self) -> int:
+        return self.verified + self.hash_only + self.deleted + self.system + self.failed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "blocks": self.blocks,
+            "blocks_verified": self.blocks_verified,
+            "blocks_failed": self.blocks_failed,
+            "blocks_skipped": self.blocks_skipped,
+            "revisions": {
+                "total": self.revisions,
+                "verified": self.verified,
+                "hash_only": self.hash_only,
+                "deleted": self.deleted,
+                "deleted_recomputed": self.deleted_recomputed,
+                "system": self.system,
+                "failed": self.failed,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Counts:
+        revisions = value.get("revisions", {})
+        out = cls()
+        for name in ("blocks", "blocks_verified", "blocks_failed", "blocks_skipped"):
+            setattr(out, name, int(value.get(name, 0)))
+        for name in ("verified", "hash_only", "deleted", "deleted_recomputed", "system", "failed"):
+            setattr(out, name, int(revisions.get(name, 0)))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """What the reduce step needs of one block: where it is and the hashes that chain it."""
+
+    position: int  # index in its object
+    seq: int | None
+    block_hash: bytes | None  # the block's stated blockHash (None: unusable)
+    previous: bytes | None  # its stated previousBlockHash (b"" for genesis; None: unusable)
+    verified: bool
+
+
+@dataclass(slots=True)
+class ObjectResult:
+    """The map step's answer for one data object."""
+
+    index: int
+    key: str
+    size: int = 0
+    sha256: str = ""
+    seconds: float = 0.0
+    skipped: bool = False  # unchanged since an earlier run verified it: not parsed
+    unreadable: Issue | None = None  # the object (or its tail) could not be read
+    links: list[Link] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    issues_total: int = 0
+    counts: Counts = field(default_factory=Counts)
+    notes: list[str] = field(default_factory=list)

@@ -1,0 +1,154 @@
+"""Where an export lives: a directory, or ``s3://bucket/prefix`` (boto3).
+
+A :class:`Source` is a small frozen value that pickles to worker processes and Dask workers;
+each process opens its own S3 client on first use (``boto3.client("s3")``, so the endpoint,
+region and credentials come from the standard AWS settings, e.g. ``AWS_ENDPOINT_URL``).
+
+Errors: :class:`MissingObjectError` (no such object) and :class:`SourceError` (anything else
+that stops a read or a listing: a missing bucket, permissions, the network).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MAX_READ_BYTES = 512 * 1024 * 1024
+MAX_LISTED_KEYS = 1_000_000
+
+
+class SourceError(Exception):
+    """A read or listing failed for a reason other than bad content."""
+
+
+class MissingObjectError(SourceError):
+    """The object does not exist."""
+
+
+_clients = threading.local()
+
+
+def _s3() -> S3Client:
+    client: S3Client | None = getattr(_clients, "s3", None)
+    if client is None:
+        import boto3  # only S3 sources pay for importing the AWS SDK
+
+        client = boto3.client("s3")
+        _clients.s3 = client
+    return client
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """An export's location: ``root`` is a directory path, or an S3 prefix in ``bucket``."""
+
+    url: str
+    bucket: str  # "" for a directory
+    root: str  # directory path with a trailing separator, or an S3 prefix ("" or ending "/")
+
+    @classmethod
+    def parse(cls, url: str) -> Source:
+        """Raises :class:`SourceError` for a location that cannot hold an export."""
+        if url.startswith("s3://"):
+            bucket, _, prefix = url.removeprefix("s3://").partition("/")
+            if not bucket:
+                raise SourceError(f"{url}: expected s3://bucket[/prefix]")
+            if prefix and not prefix.endswith("/"):
+                prefix += "/"
+            return cls(url, bucket, prefix)
+        if "://" in url:
+            raise SourceError(f"{url}: expected a directory or s3://bucket/prefix")
+        if not os.path.isdir(url):
+            raise SourceError(f"{url}: not a directory")
+        return cls(url, "", os.path.abspath(url).rstrip(os.sep) + os.sep)
+
+    @property
+    def is_s3(self) -> bool:
+        return bool(self.bucket)
+
+    def location(self, relative: str) -> str:
+        """The path or key of ``relative`` (a key relative to the export's prefix)."""
+        if self.is_s3:
+            return self.root + relative
+        return os.path.join(self.root, *relative.split("/"))
+
+    def shown(self, location: str) -> str:
+        return f"s3://{self.bucket}/{location}" if self.is_s3 else location
+
+    def names(self) -> list[str]:
+        """Names of the objects directly under the root (manifests, checkpoints, digests)."""
+        if not self.is_s3:
+            try:
+                return sorted(
+                    n for n in os.listdir(self.root) if os.path.isfile(os.path.join(self.root, n))
+                )
+            except OSError as e:
+                raise SourceError(f"{self.url}: cannot list ({e.strerror})") from e
+        return [k[len(self.root) :] for k in self._list(self.root, delimiter=True)]
+
+    def listing(self, relative_dir: str) -> list[str]:
+        """Keys (relative to the root) of every object under ``relative_dir``."""
+        if not self.is_s3:
+            base = self.location(relative_dir)
+            out = []
+            for directory, _, files in os.walk(base):
+                for name in files:
+                    path = os.path.join(directory, name)
+                    out.append(os.path.relpath(path, self.root).replace(os.sep, "/"))
+            return sorted(out)
+        prefix = self.root + relative_dir.rstrip("/") + "/"
+        return [k[len(self.root) :] for k in self._list(prefix, delimiter=False)]
+
+    def _list(self, prefix: str, delimiter: bool) -> list[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        keys: list[str] = []
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if delimiter:
+            kwargs["Delimiter"] = "/"
+        try:
+            for page in _s3().get_paginator("list_objects_v2").paginate(**kwargs):
+                keys += [entry["Key"] for entry in page.get("Contents", [])]
+                if len(keys) > MAX_LISTED_KEYS:
+                    raise SourceError(f"s3://{self.bucket}/{prefix}: more than "
+                                      f"{MAX_LISTED_KEYS} objects")  # fmt: skip
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "error")
+            raise SourceError(f"s3://{self.bucket}/{prefix}: cannot list ({code})") from e
+        except BotoCoreError as e:
+            raise SourceError(f"s3://{self.bucket}/{prefix}: cannot list ({e})") from e
+        return keys
+
+    def read(self, location: str) -> bytes:
+        """The bytes at ``location`` (a path or key from :meth:`location`)."""
+        if not self.is_s3:
+            try:
+                with open(location, "rb") as f:
+                    data = f.read(MAX_READ_BYTES + 1)
+            except FileNotFoundError as e:
+                raise MissingObjectError(f"{location}: not found") from e
+            except OSError as e:
+                raise SourceError(f"{location}: cannot read ({e.strerror})") from e
+            return data
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = _s3().get_object(Bucket=self.bucket, Key=location)
+            body = response["Body"]
+            try:
+                data = body.read(MAX_READ_BYTES + 1)
+            finally:
+                body.close()
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "error")
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise MissingObjectError(f"s3://{self.bucket}/{location}: not found") from e
+            raise SourceError(f"s3://{self.bucket}/{location}: cannot read ({code})") from e
+        except BotoCoreError as e:
+            raise SourceError(f"s3://{self.bucket}/{location}: cannot read ({e})") from e
+        return bytes(data)

@@ -1,0 +1,207 @@
+"""The state file of nightly incremental audits (``--state FILE``), versioned JSON.
+
+``verified`` is what the last successful run (exit 0 or 3) established: the strand, the rules
+used, the tip ``T``, its block hash, the digest at ``T``, the Merkle frontier of blocks
+``0..T``, and one fingerprint per data object it verified (block range, SHA-256 of the object's
+bytes, the hashes at its two ends, SHA-256 of its block hashes). The next run:
+
+- skips an old object whose bytes still have the recorded SHA-256 (it is not even parsed);
+- re-verifies an old object whose bytes changed (a redaction changes bytes, not block hashes):
+  its block hashes must be the recorded ones, else it was rewritten;
+- checks that block ``T`` still has the recorded hash and that block ``T+1`` links to it;
+- extends the recorded frontier with the new blocks only, so the new digest is computed from
+  the old one plus the new blocks: a trusted new digest that matches proves the old digest is a
+  prefix of the new history (no consistency proof file needed).
+
+``progress`` is written while a run goes on (every few seconds, and when it is interrupted):
+the export being read (its completed manifest and SHA-256), the next object, and the reduce
+step's state. A later run on the same export resumes there; on another export it starts over.
+
+Writes are atomic (temporary file, fsync, rename). A failed run (exit 1 or 2) never advances
+``verified``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.audit.frontier import Frontier
+from proofs import MalformedError, check_hash
+
+STATE_FORMAT = "qldb-audit-state"
+STATE_VERSION = 1
+MAX_STATE_BYTES = 256 * 1024 * 1024
+
+
+def b64e(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def b64d(value: Any, where: str, empty_ok: bool = False) -> bytes:
+    if not isinstance(value, str):
+        raise MalformedError("not-base64", where, "expected a base64 string")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise MalformedError("not-base64", where, "not valid base64") from e
+    return raw if empty_ok and not raw else check_hash(raw, where)
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    first: int
+    last: int
+    sha256: str  # of the object's bytes
+    first_previous: bytes  # previousBlockHash of its first block (b"" for genesis)
+    last_hash: bytes  # blockHash of its last block
+    hashes: str  # SHA-256 of its block hashes, concatenated
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "first": self.first, "last": self.last, "sha256": self.sha256,
+            "firstPrevious": b64e(self.first_previous), "lastHash": b64e(self.last_hash),
+            "hashes": self.hashes,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, value: Any, where: str) -> Fingerprint:
+        if not isinstance(value, dict):
+            raise MalformedError("not-a-struct", where, "expected an object")
+        first, last = value.get("first"), value.get("last")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (first, last)):
+            raise MalformedError("not-an-int", where, "first/last must be integers")
+        assert isinstance(first, int)
+        assert isinstance(last, int)
+        for name in ("sha256", "hashes"):
+            text = value.get(name)
+            if not isinstance(text, str) or len(text) != 64:
+                raise MalformedError("fingerprint", f"{where}.{name}", "expected 64 hex digits")
+        return cls(
+            first, last, str(value["sha256"]),
+            b64d(value.get("firstPrevious"), f"{where}.firstPrevious", empty_ok=True),
+            b64d(value.get("lastHash"), f"{where}.lastHash"), str(value["hashes"]),
+        )  # fmt: skip
+
+
+@dataclass(slots=True)
+class Verified:
+    ledger_name: str | None
+    strand_id: str
+    rules: str  # writer | qldb
+    tip: int
+    tip_hash: bytes
+    digest: bytes
+    frontier: Frontier
+    attested: bool
+    time: str
+    export_id: str
+    source: str
+    objects: list[Fingerprint] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ledgerName": self.ledger_name, "strandId": self.strand_id, "rules": self.rules,
+            "tip": self.tip, "tipHash": b64e(self.tip_hash), "digest": b64e(self.digest),
+            "frontier": self.frontier.to_json(), "attested": self.attested, "time": self.time,
+            "exportId": self.export_id, "source": self.source,
+            "objects": [o.to_json() for o in self.objects],
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, value: Any, where: str) -> Verified:
+        if not isinstance(value, dict):
+            raise MalformedError("not-a-struct", where, "expected an object")
+        tip = value.get("tip")
+        if isinstance(tip, bool) or not isinstance(tip, int) or tip < 0:
+            raise MalformedError("not-an-int", f"{where}.tip", "expected an integer >= 0")
+        strand = value.get("strandId")
+        rules = value.get("rules")
+        if not isinstance(strand, str) or rules not in ("writer", "qldb"):
+            raise MalformedError("state", where, "expected strandId and rules (writer|qldb)")
+        frontier = Frontier.from_json(value.get("frontier"), f"{where}.frontier")
+        if frontier.size != tip + 1:
+            raise MalformedError(
+                "frontier", f"{where}.frontier.size", f"expected {tip + 1} leaves for tip {tip}"
+            )
+        digest = b64d(value.get("digest"), f"{where}.digest")
+        if frontier.root() != digest:
+            raise MalformedError(
+                "frontier", f"{where}.digest", "is not the root of the stored frontier"
+            )
+        objects = value.get("objects", [])
+        if not isinstance(objects, list):
+            raise MalformedError("not-a-list", f"{where}.objects", "expected a list")
+        return cls(
+            ledger_name=value.get("ledgerName") if isinstance(value.get("ledgerName"), str)
+            else None,
+            strand_id=strand, rules=str(rules), tip=tip,
+            tip_hash=b64d(value.get("tipHash"), f"{where}.tipHash"), digest=digest,
+            frontier=frontier, attested=bool(value.get("attested")),
+            time=str(value.get("time", "")), export_id=str(value.get("exportId", "")),
+            source=str(value.get("source", "")),
+            objects=[Fingerprint.from_json(o, f"{where}.objects[{i}]")
+                     for i, o in enumerate(objects)],
+        )  # fmt: skip
+
+
+@dataclass(slots=True)
+class State:
+    path: str
+    verified: Verified | None = None
+    progress: dict[str, Any] | None = None
+
+    @classmethod
+    def load(cls, path: str) -> State:
+        """A missing file is an empty state; anything unusable raises :class:`MalformedError`."""
+        if not os.path.exists(path):
+            return cls(path)
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_STATE_BYTES + 1)
+        except OSError as e:
+            raise MalformedError("unreadable", path, f"cannot read ({e.strerror})") from e
+        if len(data) > MAX_STATE_BYTES:
+            raise MalformedError("too-large", path, f"larger than {MAX_STATE_BYTES} bytes")
+        try:
+            doc = json.loads(data)
+        except ValueError as e:
+            raise MalformedError("not-json", path, "not a JSON state file") from e
+        if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
+            raise MalformedError("state", f"{path}: format", f"expected {STATE_FORMAT!r}")
+        if doc.get("version") != STATE_VERSION:
+            raise MalformedError("version", f"{path}: version", f"only {STATE_VERSION} is known")
+        verified = doc.get("verified")
+        progress = doc.get("progress")
+        return cls(
+            path,
+            None if verified is None else Verified.from_json(verified, f"{path}: verified"),
+            progress if isinstance(progress, dict) else None,
+        )
+
+    def save(self) -> None:
+        doc = {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "verified": None if self.verified is None else self.verified.to_json(),
+            "progress": self.progress,
+        }
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=".state-", dir=directory)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(doc, f, indent=1)
+                f.write("\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
