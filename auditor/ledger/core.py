@@ -22,6 +22,8 @@ from decimal import Decimal
 from typing import Any
 
 from amazon.ion import simpleion
+from amazon.ion.core import IonType, Timestamp, TimestampPrecision
+from amazon.ion.simple_types import IonPyList
 
 import proofs
 from auditor.ledger.keys import SignerKey, read_private, sign_note, write_private
@@ -29,7 +31,7 @@ from proofs import dot, inclusion_path, ion_hash, merkle_root
 from proofs.merkle import consistency_path
 from proofs.note import Checkpoint, checkpoint_text
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: blocks stored without their revisions (stored once, per row)
 DEFAULT_MAX_DOCUMENT_BYTES = 128 * 1024  # QLDB's document size limit
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SCHEMA = """
@@ -37,7 +39,7 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE tables (name TEXT PRIMARY KEY, table_id TEXT NOT NULL UNIQUE);
 CREATE TABLE blocks (
     seq INTEGER PRIMARY KEY,
-    block BLOB NOT NULL,            -- the journal block, Ion binary
+    block BLOB NOT NULL,            -- the journal block without `revisions`, Ion binary
     block_hash BLOB NOT NULL,
     previous_hash BLOB NOT NULL,
     entries BLOB NOT NULL,          -- entriesHashList, 32-byte hashes concatenated
@@ -149,8 +151,12 @@ def _new_id(rng: Callable[[int], bytes]) -> str:
 def _timestamp(moment: datetime) -> Any:
     """An Ion timestamp with millisecond precision in UTC, as QLDB writes txTime."""
     utc = moment.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-    return simpleion.loads(text)
+    millis = utc.microsecond // 1000
+    return Timestamp(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, millis * 1000, UTC,
+        precision=TimestampPrecision.SECOND, fractional_precision=3,
+        fractional_seconds=Decimal(millis).scaleb(-3),
+    )  # fmt: skip
 
 
 def _dumps(value: Any) -> bytes:
@@ -158,44 +164,55 @@ def _dumps(value: Any) -> bytes:
     return data
 
 
-def _stored(revision: dict[str, Any], data_hash: bytes, where: str) -> tuple[bytes, Any]:
-    """The revision's Ion binary, read back; refuses data that amazon.ion cannot store exactly
-    (its C extension mis-writes some extreme decimals and timestamps), before anything is
-    written, so the journal never holds bytes that disagree with their hash."""
-    blob = _dumps(revision)
-    try:
-        value = simpleion.loads(blob)
-        same = "data" not in revision or ion_hash(value["data"]) == data_hash
-    except Exception as e:
-        raise LedgerError("unrepresentable", f"{where}: cannot be stored exactly ({e})") from e
-    if not same:
-        raise LedgerError(
-            "unrepresentable",
-            f"{where}: a value does not survive Ion encoding exactly (e.g. a decimal exponent "
-            "beyond ±6111 or more than 9 fraction digits in a timestamp)",
-        )
-    return blob, value
+MAX_DECIMAL_EXPONENT = 6111  # amazon.ion's C extension mis-writes decimals beyond this
+MAX_FRACTION_DIGITS = 9  # ... and cuts timestamp fractions to 9 digits
 
 
 def _check_text(text: str, where: str) -> None:
+    if text.isascii():
+        return
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:  # a lone surrogate: not an Ion string
         raise LedgerError("text", f"{where}: not valid Unicode text ({e.reason})") from e
 
 
+_SCALARS = (int, bytes, type(None))  # bool is an int
+
+
 def _check_value(value: Any, where: str) -> None:
     """Refuse values with no exact Ion image, before amazon.ion sees them: Python floats
-    (invoices need decimals; Ion floats read from Ion text are kept), non-finite decimals (the
-    C writer loops forever on them), text that is not Unicode, and unknown types. Walks plain
+    (invoices need decimals; Ion floats read from Ion text are kept), non-finite decimals and
+    extreme exponents (the C writer loops on the first and mis-writes the second), timestamps
+    with more than 9 fraction digits, text that is not Unicode, and unknown types. Walks plain
     and amazon.ion containers alike."""
-    if type(value) is float:
-        raise LedgerError("float", f"{where}: a float is not allowed; use a decimal (exact digits)")
-    if isinstance(value, Decimal) and not value.is_finite():
-        raise LedgerError("decimal", f"{where}: {value} is not a number Ion can store")
     if isinstance(value, str):
         _check_text(value, where)
-    elif hasattr(value, "items"):
+    elif isinstance(value, _SCALARS):
+        return
+    elif isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        if not isinstance(exponent, int) or abs(exponent) > MAX_DECIMAL_EXPONENT:
+            raise LedgerError(
+                "decimal", f"{where}: {value} cannot be stored exactly (finite decimals with "
+                f"exponents within ±{MAX_DECIMAL_EXPONENT} only)",
+            )  # fmt: skip
+    elif type(value) is float:
+        raise LedgerError("float", f"{where}: a float is not allowed; use a decimal (exact digits)")
+    elif isinstance(value, dict | list | tuple) or hasattr(value, "ion_type"):
+        _check_container(value, where)
+    else:
+        raise LedgerError("type", f"{where}: {type(value).__name__} is not a JSON or Ion value")
+
+
+def _check_container(value: Any, where: str) -> None:
+    if isinstance(value, datetime):
+        fraction = getattr(value, "fractional_seconds", None)
+        if fraction is not None and -fraction.as_tuple().exponent > MAX_FRACTION_DIGITS:
+            raise LedgerError(
+                "timestamp", f"{where}: more than {MAX_FRACTION_DIGITS} fraction digits"
+            )
+    elif isinstance(value, dict) or hasattr(value, "iteritems"):
         pairs = value.iteritems() if hasattr(value, "iteritems") else value.items()
         for k, v in pairs:
             if not isinstance(k, str):
@@ -205,10 +222,6 @@ def _check_value(value: Any, where: str) -> None:
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
             _check_value(v, f"{where}[{i}]")
-    elif not isinstance(value, int | Decimal | bytes | type(None)) and not hasattr(
-        value, "ion_type"
-    ):
-        raise LedgerError("type", f"{where}: {type(value).__name__} is not a JSON or Ion value")
 
 
 class Ledger:
@@ -378,11 +391,6 @@ class Ledger:
             document = {**value, "_k": key}
         else:
             raise LedgerError("value", f"{key}: a value must be a JSON object or a string")
-        size = len(_dumps(document))
-        if size > self.max_document_bytes:
-            raise LedgerError(
-                "too-large", f"{key}: document is {size} bytes, over {self.max_document_bytes}"
-            )
         return document
 
     def _commit(self, writes: list[_Write], verb: str) -> list[Revision]:
@@ -399,8 +407,11 @@ class Ledger:
             documents: dict[str, Any] = {}
             revisions = []
             rows = []
+            table_ids: dict[str, str] = {}
             for index, w in enumerate(writes):
-                table_id = self._table_id(db, w.table)
+                if w.table not in table_ids:
+                    table_ids[w.table] = self._table_id(db, w.table)
+                table_id = table_ids[w.table]
                 row = db.execute(
                     "SELECT doc_id, version, deleted FROM documents WHERE table_name=? AND key=?",
                     (w.table, w.key),
@@ -440,23 +451,28 @@ class Ledger:
                     "statements": [index],
                 }
                 revisions.append(revision)
-                stored = _stored(revision, data_hash, f"{w.table}/{w.key}")
-                rows.append((w, doc_id, version, index, revision["hash"], stored))
+                blob = _dumps(revision)
+                if len(blob) > self.max_document_bytes:
+                    raise LedgerError(
+                        "too-large", f"{w.key}: the revision is {len(blob)} bytes of Ion, over "
+                        f"{self.max_document_bytes}",
+                    )  # fmt: skip
+                rows.append((w, doc_id, version, index, revision["hash"], blob))
             self._append_block(db, statements, revisions, documents, None, tx_id, tx_time)
-            for w, doc_id, version, index, rev_hash, (blob, _) in rows:
-                kind = "deleted" if w.data is None else "data"
-                db.execute(
-                    "INSERT INTO revisions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (doc_id, version, w.table, w.key, seq, index, tx_id, str(tx_time), kind,
-                     rev_hash, blob),
-                )  # fmt: skip
-                db.execute(
-                    "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?)",
-                    (w.table, w.key, doc_id, version, int(w.data is None)),
-                )
+            db.executemany(
+                "INSERT INTO revisions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [(doc_id, version, w.table, w.key, seq, index, tx_id, str(tx_time),
+                  "deleted" if w.data is None else "data", rev_hash, blob)
+                 for w, doc_id, version, index, rev_hash, blob in rows],
+            )  # fmt: skip
+            db.executemany(
+                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?)",
+                [(w.table, w.key, doc_id, version, int(w.data is None))
+                 for w, doc_id, version, _, _, _ in rows],
+            )  # fmt: skip
         return [
-            Revision(w.table, w.key, doc_id, version, seq, value)
-            for w, doc_id, version, _, _, (_, value) in rows
+            Revision(w.table, w.key, doc_id, version, seq, revisions[index])
+            for w, doc_id, version, index, _, _ in rows
         ]
 
     def redact(
@@ -475,7 +491,7 @@ class Ledger:
             ).fetchone()
             if row is None:
                 raise NotFoundError("no-revision", f"{table}/{key}: no version {version}")
-            doc_id, old_seq, rev_index, kind = str(row[0]), int(row[1]), int(row[2]), row[3]
+            doc_id, old_seq, kind = str(row[0]), int(row[1]), row[3]
             latest = db.execute(
                 "SELECT max(version) FROM revisions WHERE doc_id=?", (doc_id,)
             ).fetchone()[0]
@@ -483,13 +499,12 @@ class Ledger:
                 raise LedgerError("latest", f"{table}/{key}: version {version} is the latest")
             if kind != "data":
                 raise LedgerError("not-redactable", f"{table}/{key} v{version} is {kind}")
-            block = simpleion.loads(
-                db.execute("SELECT block FROM blocks WHERE seq=?", (old_seq,)).fetchone()[0]
-            )
-            target = block["revisions"][rev_index]
+            stored = db.execute(
+                "SELECT revision FROM revisions WHERE doc_id=? AND version=?", (doc_id, version)
+            ).fetchone()[0]
+            target = simpleion.loads(stored)
             target["dataHash"] = ion_hash(target["data"])
             del target["data"]
-            db.execute("UPDATE blocks SET block=? WHERE seq=?", (_dumps(block), old_seq))
             db.execute(
                 "UPDATE revisions SET kind='redacted', revision=? WHERE doc_id=? AND version=?",
                 (_dumps(target), doc_id, version),
@@ -565,7 +580,7 @@ class Ledger:
         }
         if redaction is not None:
             block["redactionInfo"] = redaction
-        block["revisions"] = revisions
+        # `revisions` is stored once, per row (the revisions table); block() puts it back
         db.execute(
             "INSERT INTO blocks VALUES (?,?,?,?,?,?,?,?)",
             (seq, _dumps(block), block_hash, previous, b"".join(entries),
@@ -618,19 +633,34 @@ class Ledger:
         return self._tip(self._db())
 
     def block(self, seq: int) -> Any:
-        row = self._db().execute("SELECT block FROM blocks WHERE seq=?", (seq,)).fetchone()
+        """Journal block ``seq`` as an Ion struct (with its revisions)."""
+        db = self._db()
+        row = db.execute("SELECT block FROM blocks WHERE seq=?", (seq,)).fetchone()
         if row is None:
             raise NotFoundError("no-block", f"no block {seq}")
-        return simpleion.loads(row[0])
+        revisions = db.execute(
+            "SELECT revision FROM revisions WHERE seq=? ORDER BY rev_index", (seq,)
+        ).fetchall()
+        return _with_revisions(row[0], [blob for (blob,) in revisions])
 
     def blocks(self, first: int = 0, last: int | None = None) -> Iterator[bytes]:
         """The journal blocks ``first..last`` as Ion binary, in order."""
         last = self.tip() if last is None else last
-        cursor = self._db().execute(
-            "SELECT block FROM blocks WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last)
+        db = self._db()
+        revisions = db.execute(
+            "SELECT seq, revision FROM revisions WHERE seq BETWEEN ? AND ? ORDER BY seq, rev_index",
+            (first, last),
         )
-        for (blob,) in cursor:
-            yield bytes(blob)
+        pending = next(revisions, None)
+        cursor = db.execute(
+            "SELECT seq, block FROM blocks WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last)
+        )
+        for seq, blob in cursor:
+            mine = []
+            while pending is not None and pending[0] == seq:
+                mine.append(pending[1])
+                pending = next(revisions, None)
+            yield _dumps(_with_revisions(blob, mine))
 
     def _revision_row(self, sql: str, args: tuple[Any, ...], what: str) -> Revision:
         row = (
@@ -788,6 +818,14 @@ class Ledger:
                 expected=stored, actual=root,
             )  # fmt: skip
         return len(hashes)
+
+
+def _with_revisions(frame: bytes, revisions: list[bytes]) -> Any:
+    block = simpleion.loads(frame)
+    block["revisions"] = IonPyList.from_value(
+        IonType.LIST, [simpleion.loads(blob) for blob in revisions]
+    )
+    return block
 
 
 def _split_hashes(blob: bytes) -> list[bytes]:
