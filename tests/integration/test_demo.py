@@ -19,6 +19,7 @@ def test_demo_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     # part 2: the refused stale write and the tampered bundle
     assert out.count("    exit 1\n") == 4
     assert out.count("    exit 3\n") == 2  # the unattested receipt and bundle
+    assert "OK: export: export " in out  # the exported journal audited, attested by the key
     assert "OK: receipt.json: receipt-bundle" in out
     assert "OK: consistency.json: consistency-proof" in out
     assert dict(os.environ) == before  # the demo leaves the caller's environment alone
