@@ -148,7 +148,7 @@ def verify_receipt(
     _render("verify receipt", items, as_json, verbose)
 
 
-def _trusted_keys(values: tuple[str, ...]) -> list[VerifierKey]:
+def trusted_keys(values: tuple[str, ...]) -> list[VerifierKey]:
     """``--trust-key`` values: a vkey, or a file holding vkeys (one per line)."""
     keys = []
     for value in values:
@@ -192,7 +192,7 @@ def verify_bundle(
 ) -> None:  # fmt: skip
     """Verify receipt bundles offline: content -> revision hash -> proof -> digest -> signed
     checkpoint. Without a trusted signature: exit 3."""
-    items = verify.bundles(list(files), _trusted_keys(trust_keys), min_signatures)
+    items = verify.bundles(list(files), trusted_keys(trust_keys), min_signatures)
     _render("verify bundle", items, as_json, verbose)
 
 
@@ -205,7 +205,7 @@ def verify_consistency(
     verbose: int,
 ) -> None:  # fmt: skip
     """Verify that a newer signed checkpoint extends an older one (no rewritten history)."""
-    items = verify.consistency(list(files), _trusted_keys(trust_keys), min_signatures)
+    items = verify.consistency(list(files), trusted_keys(trust_keys), min_signatures)
     _render("verify consistency", items, as_json, verbose)
 
 

@@ -20,8 +20,7 @@ from typing import Any
 import click
 
 from auditor.audit import AuditOptions, AuditUsageError, Progress, audit
-from proofs import ProofError
-from proofs.note import VerifierKey, parse_vkey
+from proofs.note import VerifierKey
 
 EXIT_HELP = """
 \b
@@ -41,22 +40,9 @@ def _error(message: str) -> None:
 
 
 def _keys(values: tuple[str, ...]) -> list[VerifierKey]:
-    """``--trust-key`` values: a vkey, or a file holding vkeys (one per line)."""
-    keys = []
-    for value in values:
-        texts = [value]
-        if "+" not in value or os.path.exists(value):
-            try:
-                with open(value) as f:
-                    texts = [line for line in f.read().splitlines() if line.strip()]
-            except OSError as e:
-                _error(f"--trust-key {value}: not a vkey, nor a readable file ({e.strerror})")
-        for text in texts:
-            try:
-                keys.append(parse_vkey(text))
-            except ProofError as e:
-                _error(f"--trust-key {value}: {e.problem}")
-    return keys
+    from auditor.cli import trusted_keys  # one parser for --trust-key everywhere
+
+    return trusted_keys(values)
 
 
 class _Bar:

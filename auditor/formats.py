@@ -132,7 +132,7 @@ class _JsonRejectedError(ValueError):
     """Valid JSON syntax that we refuse (ambiguous or not a number): never retried as Ion."""
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
@@ -141,7 +141,7 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _reject_constant(name: str) -> Any:
+def reject_json_constant(name: str) -> Any:
     raise _JsonRejectedError(f"{name} is not a JSON number")
 
 
@@ -151,8 +151,8 @@ def loads_json(text: str) -> Any:
     return json.loads(
         text,
         parse_float=Decimal,
-        object_pairs_hook=_reject_duplicates,
-        parse_constant=_reject_constant,
+        object_pairs_hook=reject_duplicate_keys,
+        parse_constant=reject_json_constant,
     )
 
 

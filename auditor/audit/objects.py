@@ -52,7 +52,7 @@ from auditor.audit.model import (
     ObjectSpec,
     shown,
 )
-from auditor.formats import canonical_ion
+from auditor.formats import canonical_ion, reject_duplicate_keys, reject_json_constant
 from auditor.ionframe import ION_BINARY_MARKER, check_framing, varuint
 from auditor.jsonout import decimal_text as _decimal_text
 from auditor.jsonout import timestamp_text as _timestamp_text
@@ -307,8 +307,8 @@ class _JsonRules:
         return json.loads(
             line,
             parse_float=self.parse_float,
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_no_constant,
+            object_pairs_hook=reject_duplicate_keys,
+            parse_constant=reject_json_constant,
         )
 
     def blob(self, value: Any, where: str, empty_ok: bool = False) -> bytes:
@@ -402,19 +402,6 @@ class _JsonRules:
             metadata["txTime"] = self.timestamp(metadata["txTime"], f"{where}.metadata.txTime")
             out["metadata"] = metadata
         return out
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _parse_json(

@@ -10,12 +10,6 @@ import json
 import math
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +30,7 @@ from auditor import export as export_module
 from auditor.export import ExportError, ExportResult, export, new_export_id, to_json
 from auditor.ledger import Ledger
 from proofs.note import parse_checkpoint, parse_vkey, verify_note
+from tests.integration.audit_support import free_port, moto_server
 
 FORMATS = ["ion_text", "ion_binary", "json"]
 IVM = b"\xe0\x01\x00\xea"
@@ -444,45 +439,9 @@ def test_to_json_deep_nesting_and_plain_values() -> None:
 
 
 # -- S3 through a real moto server on loopback ------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "NO_PROXY": "*", "no_proxy": "*"},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"moto server exited with {process.returncode}")
-            try:
-                with opener.open(url + "/moto-api/reset", data=b"", timeout=2):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline:
-                    pytest.fail("moto server did not answer within 60 s")
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
+    yield from moto_server(tmp_path_factory.mktemp("moto"))
 
 
 @pytest.fixture
