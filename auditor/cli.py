@@ -212,9 +212,11 @@ def verify_consistency(
 def _register() -> None:
     from auditor.cli_audit import register
     from auditor.cli_ledger import ledger_group
+    from auditor.cli_serve import serve
 
     main.add_command(ledger_group)
     register(verify_group)
+    main.add_command(serve)
 
 
 _register()
