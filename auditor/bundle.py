@@ -26,7 +26,7 @@ import base64
 from typing import Any
 
 from auditor.formats import canonical_ion
-from auditor.ledger import Ledger
+from auditor.ledger import Ledger, Revision
 
 BUNDLE_FORMAT = "qldb-audit-receipt-bundle"
 CONSISTENCY_FORMAT = "qldb-audit-consistency-proof"
@@ -54,7 +54,12 @@ def receipt_bundle(
     ledger: Ledger, table: str, key: str, version: int | None = None
 ) -> dict[str, Any]:
     """Build the bundle for ``key`` (latest revision, or ``version``) against the current tip."""
-    revision = ledger.revision(table, key, version)
+    return receipt_bundle_for(ledger, ledger.revision(table, key, version))
+
+
+def receipt_bundle_for(ledger: Ledger, revision: Revision) -> dict[str, Any]:
+    """The bundle of one committed revision (e.g. one found by documentId and txId)."""
+    table, key = revision.table, revision.key
     signed = ledger.digest()
     proof = ledger.revision_proof(revision, signed.tip)
     block = address_text(ledger.strand_id, revision.sequence_no)

@@ -793,7 +793,16 @@ class Ledger:
 
     def verify_journal(self) -> int:
         """Verify every block, the chain and the current digest; returns the number of blocks.
-        Raises :class:`proofs.ProofError` at the first problem."""
+        Raises :class:`proofs.ProofError` at the first problem. Reads one snapshot (a read
+        transaction), so concurrent writers neither disturb nor wait for it."""
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            return self._verify_snapshot()
+        finally:
+            db.execute("COMMIT")
+
+    def _verify_snapshot(self) -> int:
         previous = b""
         hashes = []
         for seq, blob in enumerate(self.blocks()):

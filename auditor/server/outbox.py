@@ -51,13 +51,13 @@ from typing import Any
 
 from amazon.ion import simpleion
 
+from auditor.bundle import receipt_bundle_for as bundle_for_revision
 from auditor.jsonout import to_json
 from auditor.ledger import Ledger, NotFoundError, Revision
 from auditor.server import access
 from auditor.server.access import KEY_FIELD
 from auditor.server.client import EVENT_HEADER, SIGNATURE_HEADER, sign
 from auditor.server.config import Party, ServerConfig
-from auditor.server.receipts import bundle_for_revision
 from proofs import ion_hash
 
 try:

@@ -27,6 +27,7 @@ from typing import Any
 from amazon.ion import simpleion
 
 from auditor import formats, verify
+from auditor.bundle import receipt_bundle_for as bundle_for_revision
 from auditor.formats import BlockAddress, Digest
 from auditor.ledger import ConflictError, Ledger, LedgerError, NotFoundError, Revision
 from auditor.report import ItemReport
@@ -34,7 +35,6 @@ from auditor.server import access
 from auditor.server.access import KEY_FIELD, ForbiddenError
 from auditor.server.config import Party, ServerConfig, TablePolicy
 from auditor.server.outbox import Outbox
-from auditor.server.receipts import bundle_for_revision
 from auditor.server.schemas import Problem, SchemaViolationError, Validator
 from proofs import Check, MalformedError, ProofError, VerificationError
 from proofs.note import parse_vkey

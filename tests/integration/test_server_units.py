@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from auditor import bundle
+from auditor.bundle import receipt_bundle_for as bundle_for_revision
 from auditor.cli import main
 from auditor.ledger import Ledger
 from auditor.server import access
@@ -33,7 +34,6 @@ from auditor.server.config import (
 )
 from auditor.server.openapi import document
 from auditor.server.outbox import Outbox
-from auditor.server.receipts import bundle_for_revision
 from auditor.server.schemas import Validator, check_schema, plain
 from auditor.server.service import ApiError, check_depth, parse_json, value_of
 from tests.integration.server_support import ABC, XYZ, invoice
