@@ -223,6 +223,15 @@ def main() -> int:
             if out == "carmaker.vkey":
                 print(f"    {(story / out).read_text().strip()}")
             print()
+
+        print("part 3: the same story over the REST API, against a real server\n")
+        from auditor import demo_rest
+
+        rest = workdir / "rest"
+        rest.mkdir()
+        failures += demo_rest.run(
+            rest, _run, lambda name, expected, got: _expect(name, 0, expected, got)
+        )
     if failures:
         print(f"demo: {failures} step(s) did not end as expected")
         return 1

@@ -22,4 +22,7 @@ def test_demo_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     assert "OK: export: export " in out  # the exported journal audited, attested by the key
     assert "OK: receipt.json: receipt-bundle" in out
     assert "OK: consistency.json: consistency-proof" in out
+    assert "part 3: the same story over the REST API" in out
+    assert "PENDING -> TRANSFERRED by {'party': 'abc', 'role': 'dealer'}" in out
+    assert "HTTP 403" in out
     assert dict(os.environ) == before  # the demo leaves the caller's environment alone
