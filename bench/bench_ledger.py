@@ -44,6 +44,9 @@ import proofs  # noqa: E402
 from auditor.ledger import Ledger  # noqa: E402
 from proofs.note import parse_vkey, verify_note  # noqa: E402
 
+sys.path.insert(0, str(HERE))
+from bench_ion_hash import CpuMonitor  # noqa: E402 - one CPU monitor for every benchmark
+
 TARGETS = {"invoices_per_s": 5_000.0, "receipts_per_s": 2_000.0}
 BATCH = 100
 BUSY_SHARE = 0.1  # warn when other processes used more than this share of all cores
@@ -240,31 +243,6 @@ def profile_batches(ledger: Ledger, first: int, batches: int) -> dict[str, Any]:
             for tt, nc, name in top
         ],
     }
-
-
-class CpuMonitor:
-    """Share of all cores used by other processes while the benchmark ran (from /proc/stat)."""
-
-    def __init__(self) -> None:
-        self.start = self._sample()
-
-    @staticmethod
-    def _sample() -> tuple[float, float, float] | None:
-        try:
-            with open("/proc/stat", encoding="ascii") as f:
-                fields = [int(x) for x in f.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        busy = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-        t = os.times()
-        return busy, t.user + t.system, t.elapsed
-
-    def others_share(self) -> float | None:
-        end = self._sample()
-        if self.start is None or end is None or end[2] <= self.start[2]:
-            return None
-        busy, ours, wall = (e - s for e, s in zip(end, self.start, strict=True))
-        return max(0.0, (busy - ours) / (wall * (os.cpu_count() or 1)))
 
 
 # -- the run -----------------------------------------------------------------------------------
