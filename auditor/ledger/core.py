@@ -139,6 +139,18 @@ class _Write:
     expected_version: int | None
 
 
+def connect(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
+    """A connection to a ledger file: autocommit (explicit transactions), WAL, and the given
+    durability (FULL: a returned commit is fsynced)."""
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"synchronous={synchronous}")
+    db = sqlite3.connect(path, isolation_level=None, timeout=60)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.execute("PRAGMA busy_timeout=60000")
+    return db
+
+
 def _new_id(rng: Callable[[int], bytes]) -> str:
     n = int.from_bytes(rng(16), "big")
     out = []
@@ -304,11 +316,7 @@ class Ledger:
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=60000")
-            self._local.db = db
+            db = self._local.db = connect(self.path)
         return db
 
     def close(self) -> None:

@@ -54,6 +54,7 @@ from amazon.ion import simpleion
 from auditor.bundle import receipt_bundle_for as bundle_for_revision
 from auditor.jsonout import to_json
 from auditor.ledger import Ledger, NotFoundError, Revision
+from auditor.ledger.core import connect
 from auditor.server import access
 from auditor.server.access import KEY_FIELD
 from auditor.server.client import EVENT_HEADER, SIGNATURE_HEADER, sign
@@ -188,14 +189,10 @@ class Outbox:
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.ledger.path, isolation_level=None, timeout=60)
-            db.execute("PRAGMA journal_mode=WAL")
             # NORMAL: a commit is in the WAL (safe from kill -9); the next FULL commit of the
             # ledger, or a checkpoint, fsyncs it. What could be lost to a power cut is re-derived
             # from the journal (events) or re-sent (deliveries: at least once).
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=60000")
-            self._local.db = db
+            db = self._local.db = connect(self.ledger.path, "NORMAL")
         return db
 
     def close(self) -> None:
