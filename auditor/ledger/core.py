@@ -51,7 +51,7 @@ CREATE TABLE nodes (               -- perfect subtrees of the digest tree over b
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
     PRIMARY KEY (level, idx)
 ) WITHOUT ROWID;
-CREATE TABLE revisions (
+CREATE TABLE revisions (         -- a rowid table: its rows (~1 KB) are too big for WITHOUT ROWID
     doc_id TEXT NOT NULL, version INTEGER NOT NULL,
     table_name TEXT NOT NULL, key TEXT NOT NULL,
     seq INTEGER NOT NULL, rev_index INTEGER NOT NULL,
@@ -59,8 +59,8 @@ CREATE TABLE revisions (
     kind TEXT NOT NULL,            -- data | deleted | redacted
     hash BLOB NOT NULL,
     revision BLOB NOT NULL,        -- the revision as in its block, Ion binary
-    PRIMARY KEY (doc_id, version)
-) WITHOUT ROWID;
+    UNIQUE (doc_id, version)
+);
 CREATE INDEX revisions_by_key ON revisions (table_name, key, seq);
 CREATE INDEX revisions_by_tx ON revisions (tx_id);
 CREATE TABLE documents (
@@ -148,6 +148,7 @@ def connect(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={synchronous}")
     db.execute("PRAGMA busy_timeout=60000")
+    db.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache: B-tree inserts stay in memory
     return db
 
 
