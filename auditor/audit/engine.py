@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from multiprocessing import get_context
 from typing import Any
 
@@ -142,36 +143,27 @@ def _dask(
 
 
 def _load_digests(options: AuditOptions, export: Export) -> list[DigestInput]:
-    digests: list[DigestInput] = []
-    for path in options.digests:
+    def one(read: Callable[[], bytes], shown: str, supplied: bool) -> DigestInput:
         try:
-            with open(path, "rb") as f:
-                data = f.read(2 * 1024 * 1024)
-        except OSError as e:
-            d = DigestInput(source=path, kind="unknown", supplied=True)
-            d.error = MalformedError("unreadable", path, f"cannot read ({e.strerror})")
-            digests.append(d)
-            continue
-        digests.append(
-            parse_digest(data, path, supplied=True, trusted_keys=options.trusted_keys,
-                         quorum=options.min_signatures)
-        )  # fmt: skip
+            data = read()
+        except (OSError, SourceError) as e:
+            d = DigestInput(source=shown, kind="unknown", supplied=supplied)
+            problem = e.strerror if isinstance(e, OSError) else e
+            d.error = MalformedError("unreadable", shown, f"cannot read ({problem})")
+            return d
+        return parse_digest(data, shown, supplied=supplied, trusted_keys=options.trusted_keys,
+                            quorum=options.min_signatures)  # fmt: skip
+
+    def local(path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read(2 * 1024 * 1024)
+
+    digests = [one(partial(local, path), path, True) for path in options.digests]
     for name in (export.checkpoint_name, export.digest_json_name):
-        if name is None:
-            continue
-        location = export.source.location(name)
-        shown = export.source.shown(location)
-        try:
-            data = export.source.read(location)
-        except SourceError as e:
-            d = DigestInput(source=shown, kind="unknown", supplied=False)
-            d.error = MalformedError("unreadable", shown, f"cannot read ({e})")
-            digests.append(d)
-            continue
-        digests.append(
-            parse_digest(data, shown, supplied=False, trusted_keys=options.trusted_keys,
-                         quorum=options.min_signatures)
-        )  # fmt: skip
+        if name is not None:
+            location = export.source.location(name)
+            shown = export.source.shown(location)
+            digests.append(one(partial(export.source.read, location), shown, False))
     return digests
 
 

@@ -30,7 +30,7 @@ from auditor import export as export_module
 from auditor.export import ExportError, ExportResult, export, new_export_id, to_json
 from auditor.ledger import Ledger
 from proofs.note import parse_checkpoint, parse_vkey, verify_note
-from tests.integration.audit_support import free_port, moto_server
+from tests.integration.audit_support import free_port, moto_server, use_s3
 
 FORMATS = ["ion_text", "ion_binary", "json"]
 IVM = b"\xe0\x01\x00\xea"
@@ -446,23 +446,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    import boto3
-
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    settings = {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-        "NO_PROXY": "*",
-        "no_proxy": "*",
-    }
-    for name, value in settings.items():
-        monkeypatch.setenv(name, value)
-    client = boto3.client("s3")
+    client = use_s3(monkeypatch, moto_endpoint, tmp_path)
     yield client
     client.close()
 
