@@ -1,76 +1,72 @@
 """``qldb-audit``: a thin click layer (options → call → render → exit code).
 
-Exit codes: 0 verified (and the digest, if any, is trusted), 1 a check failed (tampering or
-mismatch), 2 usage error or malformed/unreadable input, 3 consistent but nothing attests the
-digest. With several files the worst wins: 1 > 2 > 3 > 0. Human ``OK:``/``FAIL:`` lines go to
-stderr; ``--json`` prints one versioned report on stdout.
+Exit codes (auditor/verdict.py): 0 verified — every claim proven and an anchor you supplied
+matched; 1 refuted — tampering, or a trusted key's signature missing or bad; 2 usage error or
+unreadable input; 3 consistent, but something is not proven. With several files the worst
+wins: 1 > 2 > 3 > 0. The verdicts go to stdout as plain lines (``--json``: one versioned
+report instead); diagnostics go to stderr.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 
 import click
 
-from auditor import __version__, formats, report, verify
-from auditor.formats import Digest
-from auditor.report import ItemReport
-from proofs import MalformedError, ProofError
-from proofs.note import VerifierKey, parse_vkey
+from auditor import __version__, verdict, verify
+from auditor.cli_options import fail_usage, option_file, trusted_keys
+from auditor.render import summary_line, verdict_lines
+from auditor.verdict import Verdict
+from auditor.verify import Policy
+from proofs import ProofError
 
 EXIT_HELP = """
 \b
 Exit codes:
-  0  verified, and the digest is trusted (supplied with --digest)
-  1  a check failed (tampering or mismatch)
+  0  verified: every claim proven, and a trust anchor you supplied matched
+  1  refuted: tampering, or a trusted key's signature missing or bad
   2  usage error, or malformed / unreadable input
-  3  consistent, but nothing attests the digest
+  3  consistent, but not everything is proven (no anchor, another tip, ...)
 With several files, all are checked; the worst code wins (1 > 2 > 3 > 0).
 """
 
 
-class UsageError(click.UsageError):
-    """A one-line error for a bad option value (exit 2)."""
-
-
-def _fail_usage(error: ProofError) -> None:
-    click.echo(f"ERROR: {error}", err=True)
-    sys.exit(2)
-
-
-def _digest(path: str | None) -> Digest | None:
-    if path is None:
-        return None
-    try:
-        return formats.load_digest(path)
-    except ProofError as e:
-        _fail_usage(e)
-    return None  # pragma: no cover - _fail_usage exits
-
-
-def _render(command: str, items: list[ItemReport], as_json: bool, verbose: int) -> None:
-    for item in items:
-        click.echo(item.headline(), err=True)
-        if verbose:
-            for check in item.checks:
-                where = f" ({check.detail})" if check.detail else ""
-                click.echo(f"  ok  {check.name}: {check.subject}{where}", err=True)
-            for note in item.notes:
-                click.echo(f"  note  {note}", err=True)
-    if len(items) > 1:
-        counts = report.summary(items)
-        line = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
-        click.echo(f"summary: {len(items)} items: {line}", err=True)
+def render(command: str, items: list[Verdict], as_json: bool, verbose: int) -> None:
+    """Print the verdicts (plain lines, or the JSON report) and exit with the worst code."""
     if as_json:
-        click.echo(report.to_json(command, items))
-    sys.exit(report.worst_exit_code(items))
+        click.echo(verdict.to_json(command, items))
+    else:
+        for item in items:
+            for line in verdict_lines(item, verbose):
+                click.echo(line)
+        if len(items) > 1:
+            click.echo(summary_line(items))
+    sys.exit(verdict.exit_code(items))
 
 
 def _common(f: Callable[..., None]) -> Callable[..., None]:
     f = click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")(f)
-    return click.option("-v", "--verbose", count=True, help="List every check and note.")(f)
+    return click.option("-v", "--verbose", count=True, help="Show the evidence and notes.")(f)
+
+
+def _digest_options(f: Callable[..., None]) -> Callable[..., None]:
+    f = click.option(
+        "--consistency", "consistency_path", type=click.Path(),
+        help="A consistency proof from the file's digest (its tip) to the --digest (another "
+        "tip).",
+    )(f)  # fmt: skip
+    return click.option(
+        "--digest", "digest_path", type=click.Path(),
+        help="A digest you trust (a GetDigest output); the file's proof must lead to it.",
+    )(f)  # fmt: skip
+
+
+def digest_policy(digest_path: str | None, consistency_path: str | None = None) -> Policy:
+    digest = option_file(verify.load_trusted_digest, digest_path)
+    consistency = option_file(verify.load_consistency, consistency_path)
+
+    return Policy(digest=digest, consistency=consistency)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,7 +77,7 @@ def main() -> None:
 
 @main.group(epilog=EXIT_HELP)
 def verify_group() -> None:
-    """Verify QLDB artefacts (revisions, blocks, receipts)."""
+    """Verify QLDB artefacts (revisions, blocks, receipts, bundles, exports)."""
 
 
 main.add_command(verify_group, name="verify")
@@ -89,124 +85,135 @@ main.add_command(verify_group, name="verify")
 
 @verify_group.command("revision", epilog=EXIT_HELP)
 @click.argument("files", nargs=-1, required=True, type=click.Path())
-@click.option("--digest", "digest_path", type=click.Path(),
-              help="A trusted GetDigest output; the file's Proof must fold to it.")  # fmt: skip
+@_digest_options
 @_common
 def verify_revision(
-    files: tuple[str, ...], digest_path: str | None, as_json: bool, verbose: int
-) -> None:
+    files: tuple[str, ...], digest_path: str | None, consistency_path: str | None,
+    as_json: bool, verbose: int,
+) -> None:  # fmt: skip
     """Recompute revision hashes: dot(IonHash(data), IonHash(metadata)) == hash.
 
     FILE: a revision in Ion text or binary, a revision as JSON (history output), an AWS
-    GetRevision output, or a QLDB stream REVISION_DETAILS record.
+    GetRevision output, or a QLDB stream REVISION_DETAILS record. Without --digest the answer
+    is 3 at best: a hash that matches its own content proves nothing about where it came from.
     """
-    _render(
-        "verify revision", verify.revisions(list(files), _digest(digest_path)), as_json, verbose
-    )
+    policy = digest_policy(digest_path, consistency_path)
+    items = [v for path in files for v in verify.check_file(path, "revision", policy)]
+    render("verify revision", items, as_json, verbose)
 
 
 @verify_group.command("block", epilog=EXIT_HELP)
 @click.argument("files", nargs=-1, required=True, type=click.Path())
-@click.option("--digest", "digest_path", type=click.Path(),
-              help="A trusted GetDigest output; the file's Proof must fold to it.")  # fmt: skip
+@_digest_options
 @_common
 def verify_block(
-    files: tuple[str, ...], digest_path: str | None, as_json: bool, verbose: int
-) -> None:
+    files: tuple[str, ...], digest_path: str | None, consistency_path: str | None,
+    as_json: bool, verbose: int,
+) -> None:  # fmt: skip
     """Verify journal blocks: revision hashes, revisions root and transactionInfo in
-    entriesHashList, entriesHash, blockHash.
+    entriesHashList, entriesHash, blockHash; with --digest, the block's proof.
 
     FILE: an AWS GetBlock output, a journal block in Ion, or a QLDB stream BLOCK_SUMMARY record.
     """
-    _render("verify block", verify.blocks(list(files), _digest(digest_path)), as_json, verbose)
+    policy = digest_policy(digest_path, consistency_path)
+    items = [v for path in files for v in verify.check_file(path, "block", policy)]
+    render("verify block", items, as_json, verbose)
 
 
 @verify_group.command("receipt", epilog=EXIT_HELP)
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--revision", "revision_path", type=click.Path(),
               help="The revision the receipt is for; its hash must be the receipt's.")  # fmt: skip
-@click.option("--digest", "digest_path", type=click.Path(),
-              help="A digest you trust (GetDigest output); else exit 3 at best.")  # fmt: skip
+@_digest_options
 @_common
 def verify_receipt(
-    files: tuple[str, ...],
-    revision_path: str | None,
-    digest_path: str | None,
-    as_json: bool,
-    verbose: int,
-) -> None:
-    """Verify proofs of inclusion: fold(RevisionHash, Proof) == digest, block <= tip.
+    files: tuple[str, ...], revision_path: str | None, digest_path: str | None,
+    consistency_path: str | None, as_json: bool, verbose: int,
+) -> None:  # fmt: skip
+    """Verify proofs of inclusion: the receipt's proof folds its RevisionHash to a digest you
+    trust (--digest), at the same tip or linked to it by --consistency.
 
     FILE: a QLDB key-value store LedgerMetadata receipt (JSON) or a GetRevision output with its
-    Proof.
+    Proof. Receipt bundles of qldb-audit ledgers: use `verify bundle`.
     """
-    trusted = _digest(digest_path)
+    policy = digest_policy(digest_path, consistency_path)
     try:
-        items = verify.receipts(list(files), trusted, revision_path)
+        items = verify.receipts(list(files), policy, revision_path)
     except ProofError as e:
-        _fail_usage(e)
-    _render("verify receipt", items, as_json, verbose)
+        fail_usage(e)
+    render("verify receipt", items, as_json, verbose)
 
 
-def trusted_keys(values: tuple[str, ...]) -> list[VerifierKey]:
-    """``--trust-key`` values: a vkey, or a file holding vkeys (one per line)."""
-    keys = []
-    for value in values:
-        texts = [value]
-        if "+" not in value or os.path.exists(value):
-            try:
-                with open(value) as f:
-                    texts = [line for line in f.read().splitlines() if line.strip()]
-            except OSError as e:
-                _fail_usage(
-                    MalformedError(
-                        "trust-key", value, f"not a vkey, nor a readable file ({e.strerror})"
-                    )
-                )
-        for text in texts:
-            try:
-                keys.append(parse_vkey(text))
-            except ProofError as e:
-                _fail_usage(MalformedError(e.reason, f"--trust-key {value}", e.problem))
-    return keys
+def key_policy(
+    trust_keys: tuple[str, ...], witness_keys: tuple[str, ...], min_signatures: int,
+    min_witnesses: int, digest_path: str | None = None,
+) -> Policy:  # fmt: skip
+    log = trusted_keys(trust_keys)
+    witnesses = trusted_keys(witness_keys, "--witness-key")
+    try:
+        verify.check_trust_set([*log, *witnesses], "--trust-key/--witness-key")
+    except ProofError as e:
+        fail_usage(e)
+    digest = option_file(verify.load_trusted_digest, digest_path)
+
+    return Policy(
+        digest=digest, log_keys=tuple(log), witness_keys=tuple(witnesses),
+        min_signatures=min_signatures, min_witnesses=min_witnesses,
+    )  # fmt: skip
 
 
-def _trust_options(f: Callable[..., None]) -> Callable[..., None]:
+def trust_options(f: Callable[..., None]) -> Callable[..., None]:
+    f = click.option(
+        "--min-witnesses", type=click.IntRange(min=0), default=0, show_default=True,
+        help="How many --witness-key cosignatures are required.",
+    )(f)  # fmt: skip
+    f = click.option(
+        "--witness-key", "witness_keys", multiple=True, envvar="QLDB_AUDIT_WITNESS_KEYS",
+        help="A witness's verifier key (or a file of them): its cosignature counts as a "
+        "witness's, never as the ledger's.",
+    )(f)  # fmt: skip
     f = click.option(
         "--min-signatures", type=click.IntRange(min=1), default=1, show_default=True,
-        help="How many of the trusted keys must have signed (k of n).",
+        help="How many of the ledger's trusted keys must have signed (k of n).",
     )(f)  # fmt: skip
     return click.option(
         "--trust-key", "trust_keys", multiple=True, envvar="QLDB_AUDIT_TRUST_KEYS",
-        help="A verifier key name+id+key (or a file of them) whose signature you trust.",
+        help="The ledger's verifier key name+id+key (or a file of them); a signature counts "
+        "only when the key's name is the checkpoint's ledger.",
     )(f)  # fmt: skip
 
 
 @verify_group.command("bundle", epilog=EXIT_HELP)
 @click.argument("files", nargs=-1, required=True, type=click.Path())
-@_trust_options
+@trust_options
 @_common
 def verify_bundle(
-    files: tuple[str, ...], trust_keys: tuple[str, ...], min_signatures: int, as_json: bool,
-    verbose: int,
+    files: tuple[str, ...], trust_keys: tuple[str, ...], min_signatures: int,
+    witness_keys: tuple[str, ...], min_witnesses: int, as_json: bool, verbose: int,
 ) -> None:  # fmt: skip
     """Verify receipt bundles offline: content -> revision hash -> proof -> digest -> signed
-    checkpoint. Without a trusted signature: exit 3."""
-    items = verify.bundles(list(files), trusted_keys(trust_keys), min_signatures)
-    _render("verify bundle", items, as_json, verbose)
+    checkpoint. Without --trust-key: exit 3; not signed by a key you trust: exit 1."""
+    policy = key_policy(trust_keys, witness_keys, min_signatures, min_witnesses)
+    items = [v for path in files for v in verify.check_file(path, "bundle", policy)]
+    render("verify bundle", items, as_json, verbose)
 
 
 @verify_group.command("consistency", epilog=EXIT_HELP)
 @click.argument("files", nargs=-1, required=True, type=click.Path())
-@_trust_options
+@trust_options
+@click.option("--digest", "digest_path", type=click.Path(),
+              help="A digest you trust for a side given as a plain digest (e.g. a QLDB digest "
+              "saved before a migration).")  # fmt: skip
 @_common
 def verify_consistency(
-    files: tuple[str, ...], trust_keys: tuple[str, ...], min_signatures: int, as_json: bool,
-    verbose: int,
+    files: tuple[str, ...], trust_keys: tuple[str, ...], min_signatures: int,
+    witness_keys: tuple[str, ...], min_witnesses: int, digest_path: str | None,
+    as_json: bool, verbose: int,
 ) -> None:  # fmt: skip
     """Verify that a newer signed checkpoint extends an older one (no rewritten history)."""
-    items = verify.consistency(list(files), trusted_keys(trust_keys), min_signatures)
-    _render("verify consistency", items, as_json, verbose)
+    policy = key_policy(trust_keys, witness_keys, min_signatures, min_witnesses, digest_path)
+    items = [v for path in files for v in verify.check_file(path, "consistency", policy)]
+    render("verify consistency", items, as_json, verbose)
 
 
 def _register() -> None:

@@ -1,10 +1,10 @@
 """``qldb-audit verify export SOURCE``: audit a whole journal export (auditor/audit/).
 
 A thin click layer like auditor/cli.py: options → :func:`auditor.audit.audit` → render → exit
-code (0 verified and attested, 1 a check failed, 2 unusable input, 3 consistent but
-unattested; 130 interrupted, progress saved with ``--state``). Human lines go to stderr,
-``--json`` prints the report on stdout, ``--junit``/``--html`` write files. A progress line is
-drawn on stderr only when it is a terminal.
+code (the verdict model of auditor/verdict.py: 0 verified, 1 refuted, 2 unusable input, 3
+consistent but not everything proven; 130 interrupted, progress saved with ``--state``). The
+verdict goes to stdout (``--json``: the report instead), ``--junit``/``--html`` write files;
+diagnostics and the progress line (only on a terminal) go to stderr.
 """
 
 from __future__ import annotations
@@ -20,15 +20,20 @@ from typing import Any
 import click
 
 from auditor.audit import AuditOptions, AuditUsageError, Progress, audit
-from proofs.note import VerifierKey
+from auditor.audit.engine import AuditRefutedError, SeqSet
+from auditor.cli_options import trusted_keys
+from auditor.verify import check_trust_set
+from proofs import ProofError
 
 EXIT_HELP = """
 \b
 Exit codes:
-  0  verified, and a trusted digest covers the last block
-  1  a check failed (tampering or mismatch); the first break names the block
+  0  verified: every block recomputes, the chain links, every block's contents
+     are checkable (or accepted by you), and a digest you trust covers the last block
+  1  refuted: tampering or mismatch (the first break names the block), or a
+     trusted key's signature missing or bad
   2  usage error, or an unreadable export, object, digest or state file
-  3  consistent, but nothing attests the digest
+  3  consistent, but not everything is proven (each claim is named)
   130 interrupted (with --state, the next run resumes)
 The worst code wins (1 > 2 > 3 > 0).
 """
@@ -37,12 +42,6 @@ The worst code wins (1 > 2 > 3 > 0).
 def _error(message: str) -> None:
     click.echo(f"ERROR: {message}", err=True)
     sys.exit(2)
-
-
-def _keys(values: tuple[str, ...]) -> list[VerifierKey]:
-    from auditor.cli import trusted_keys  # one parser for --trust-key everywhere
-
-    return trusted_keys(values)
 
 
 class _Bar:
@@ -102,6 +101,20 @@ def _options(f: Callable[..., None]) -> Callable[..., None]:
                      "trust."),
         click.option("--min-signatures", type=click.IntRange(min=1), default=1,
                      show_default=True, help="Trusted signatures a checkpoint needs."),
+        click.option("--witness-key", "witness_keys", multiple=True,
+                     envvar="QLDB_AUDIT_WITNESS_KEYS",
+                     help="A witness's verifier key: its cosignature counts as a witness's."),
+        click.option("--min-witnesses", type=click.IntRange(min=0), default=0,
+                     show_default=True, help="Witness cosignatures a checkpoint needs."),
+        click.option("--accept-opaque-blocks", "accept_opaque", metavar="SEQS",
+                     help="Accept these blocks without transactionInfo (QLDB rules), e.g. "
+                     "0,57,60-62 or all; otherwise they keep the export from exit 0."),
+        click.option("--accept-deleted", is_flag=True,
+                     help="Accept deleted revisions unrecomputed (QLDB's hash rule for them is "
+                     "not known); otherwise they keep the export from exit 0."),
+        click.option("--state-key", "state_key_path", type=click.Path(dir_okay=False),
+                     help="An HMAC key authenticating the --state file (created if missing); "
+                     "without it, old objects are re-verified every run."),
         click.option("--state", "state_path", type=click.Path(dir_okay=False),
                      help="Nightly runs: remember the verified tip, digest and frontier here; "
                      "verify only new blocks next time; resume an interrupted run."),
@@ -112,10 +125,10 @@ def _options(f: Callable[..., None]) -> Callable[..., None]:
                      "qldb-auditor[dask]."),
         click.option("--export-id", help="Which export, when SOURCE holds several."),
         click.option("--strand", "strand_id", help="Which strand, when there are several."),
-        click.option("--rules", type=click.Choice(["auto", "writer", "qldb"]), default="auto",
-                     show_default=True, help="writer: exports of qldb-audit ledgers (header "
-                     "entry, deleted revisions, exact layout); auto: writer if the export has "
-                     "a .checkpoint."),
+        click.option("--rules", type=click.Choice(["writer", "qldb"]), default=None,
+                     help="writer: exports of qldb-audit ledgers (header entry, deleted "
+                     "revisions, exact layout); qldb: QLDB's own exports. Default: writer when "
+                     "--trust-key is given, else qldb. Never read from the export."),
         click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout."),
         click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
                      help="Write a JUnit XML report."),
@@ -135,8 +148,10 @@ def _options(f: Callable[..., None]) -> Callable[..., None]:
 @_options
 def verify_export(
     source: str, digests: tuple[str, ...], trust_keys: tuple[str, ...], min_signatures: int,
+    witness_keys: tuple[str, ...], min_witnesses: int, accept_opaque: str | None,
+    accept_deleted: bool, state_key_path: str | None,
     state_path: str | None, workers: int, dask_address: str | None, export_id: str | None,
-    strand_id: str | None, rules: str, as_json: bool, junit_path: str | None,
+    strand_id: str | None, rules: str | None, as_json: bool, junit_path: str | None,
     html_path: str | None, progress: bool | None, verbose: int,
 ) -> None:  # fmt: skip
     """Audit a journal export in QLDB's layout: SOURCE is a directory or s3://bucket/prefix.
@@ -145,10 +160,19 @@ def verify_export(
     proofs.verify_block, the sequence and hash chain across objects, the Merkle root of the
     block hashes against each digest, and reports the first break by block address.
     """
+    log_keys = trusted_keys(trust_keys)
+    witnesses = trusted_keys(witness_keys, "--witness-key")
+    try:
+        check_trust_set([*log_keys, *witnesses], "--trust-key/--witness-key")
+        accepted = None if accept_opaque is None else SeqSet(accept_opaque)
+    except (ProofError, AuditUsageError) as e:
+        _error(f"--accept-opaque-blocks: {e}" if isinstance(e, AuditUsageError) else str(e))
     options = AuditOptions(
-        source=source, digests=list(digests), trusted_keys=_keys(trust_keys),
-        min_signatures=min_signatures, state_path=state_path, workers=workers,
+        source=source, digests=list(digests), trusted_keys=log_keys,
+        min_signatures=min_signatures, witness_keys=witnesses, min_witnesses=min_witnesses,
+        state_path=state_path, state_key_path=state_key_path, workers=workers,
         dask=dask_address, export_id=export_id, strand_id=strand_id, rules=rules,
+        accept_opaque=accepted, accept_deleted=accept_deleted,
     )  # fmt: skip
     bar = _Bar(sys.stderr.isatty() if progress is None else progress)
     previous: Any = None
@@ -161,6 +185,10 @@ def verify_export(
     except AuditUsageError as e:
         bar.clear()
         _error(str(e))
+    except AuditRefutedError as e:
+        bar.clear()
+        click.echo(f"FAIL: {e} (exit 1)")
+        sys.exit(1)
     except KeyboardInterrupt:
         bar.clear()
         saved = f"; progress saved in {state_path}, run again to resume" if state_path else ""
@@ -175,12 +203,13 @@ def verify_export(
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     bar.clear()
-    for line in report.lines(verbose):
-        click.echo(line, err=True)
     if junit_path:
         _write(junit_path, report.junit(), "--junit")
     if html_path:
         _write(html_path, report.html(), "--html")
     if as_json:
         click.echo(report.to_json())
+    else:
+        for line in report.lines(verbose):
+            click.echo(line)
     sys.exit(report.exit_code)

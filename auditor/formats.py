@@ -7,7 +7,13 @@ Accepted inputs (detected from the content, never from the file name):
   ``{qldbStreamArn, recordType, payload}`` envelope.
 - JSON: AWS CLI/SDK outputs of ``GetRevision`` (``{"Revision": {"IonText"}, "Proof": …}``),
   ``GetBlock`` and ``GetDigest`` (``{"Digest": b64, "DigestTipAddress": {"IonText"}}``); the QLDB
-  key-value store library's ``LedgerMetadata`` receipt; a revision as JSON (history output).
+  key-value store library's ``LedgerMetadata`` receipt; a revision as JSON (history output); this
+  project's receipt bundles and consistency files.
+
+Every byte is accounted for: a field no format defines, a field given twice (in JSON or inside
+Ion), an Ion annotation outside a revision's ``data``, a holder ``{"IonText": …}`` with anything
+else in it, a number where an integer is required (``1.0`` for ``1``), nesting deeper than
+:data:`MAX_DEPTH`: each is malformed, so no decoy can sit beside the value that is checked.
 
 JSON → Ion rule for a revision given as JSON (the history output of the KVS library and the REST
 sample): objects → structs, arrays → lists, strings → strings, ``true``/``false`` → bools,
@@ -25,6 +31,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import decimal
+import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,18 +42,14 @@ from typing import Any
 from amazon.ion import simpleion
 
 from auditor.ionframe import ION_BINARY_MARKER, check_framing
-from proofs import HASH_LENGTH, MAX_PROOF_LENGTH, MalformedError
+from proofs import HASH_LENGTH, MAX_PROOF_LENGTH, BlockAddress, MalformedError, block_address
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024
+MAX_DEPTH = 100  # containers inside containers, in any input
+MAX_NUMBER_DIGITS = 4000  # digits of one JSON number (Python refuses longer int texts)
+MAX_EXPONENT = 999_999_999  # |exponent| of a JSON decimal
 
-
-@dataclass(frozen=True, slots=True)
-class BlockAddress:
-    strand_id: str
-    sequence_no: int
-
-    def __str__(self) -> str:
-        return f"{self.strand_id}/{self.sequence_no}"
+__all__ = ["BlockAddress", "MalformedError"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,8 @@ class Receipt:
     digest: Digest | None
     document_id: str | None = None
     revision: RevisionInput | None = None
+    ledger_name: str | None = None
+    table_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,16 +105,20 @@ class Bundle:
     digest: Digest
     checkpoint: str
     ledger_metadata: Receipt
-    ledger_metadata_names: tuple[str, str]  # LedgerName, TableName of the KVS section
     kind: str = "receipt-bundle"
 
 
 @dataclass(frozen=True, slots=True)
 class ConsistencyFile:
+    """Proof that the digest at an old tip is a prefix of the digest at a new tip.
+
+    Each side is a signed checkpoint (a C2SP signed note) or a plain digest (a GetDigest
+    output, e.g. one saved from QLDB before a migration)."""
+
     ledger_name: str
     strand_id: str
-    old: str  # signed note
-    new: str  # signed note
+    old: str | Digest
+    new: str | Digest
     proof: tuple[bytes, ...]
     kind: str = "consistency-proof"
 
@@ -117,14 +127,15 @@ Artefact = RevisionInput | BlockInput | Receipt | Digest | Bundle | ConsistencyF
 
 
 # -- reading -----------------------------------------------------------------------------------
-def read_bytes(path: str) -> bytes:
+def read_bytes(path: str, limit: int | None = None) -> bytes:
+    limit = MAX_INPUT_BYTES if limit is None else limit
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_INPUT_BYTES + 1)
+            data = f.read(limit + 1)
     except OSError as e:
         raise MalformedError("unreadable", path, f"cannot read ({e.strerror or e})") from e
-    if len(data) > MAX_INPUT_BYTES:
-        raise MalformedError("too-large", path, f"larger than {MAX_INPUT_BYTES} bytes")
+    if len(data) > limit:
+        raise MalformedError("too-large", path, f"larger than {limit} bytes")
     return data
 
 
@@ -145,22 +156,109 @@ def reject_json_constant(name: str) -> Any:
     raise _JsonRejectedError(f"{name} is not a JSON number")
 
 
-def loads_json(text: str) -> Any:
-    """JSON → Ion values by the module's rule (Decimal for fractions/exponents, ints stay ints);
-    raises ``ValueError`` (duplicate keys and NaN/Infinity included)."""
-    return json.loads(
-        text,
-        parse_float=Decimal,
-        object_pairs_hook=reject_duplicate_keys,
-        parse_constant=reject_json_constant,
-    )
+def json_decimal(text: str) -> Decimal:
+    """A JSON number with a fraction or exponent → the Decimal with exactly those digits."""
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise _JsonRejectedError(
+            f"a number of {len(text)} characters (at most {MAX_NUMBER_DIGITS})"
+        )
+    try:
+        value = Decimal(text)
+    except decimal.DecimalException as e:
+        raise _JsonRejectedError(f"the number {text[:40]} cannot be represented exactly") from e
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int) or abs(exponent) > MAX_EXPONENT:
+        raise _JsonRejectedError(f"the number {text[:40]} has an exponent beyond ±{MAX_EXPONENT}")
+    return value
+
+
+def json_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise _JsonRejectedError(f"a number of {len(text)} digits (at most {MAX_NUMBER_DIGITS})")
+    return int(text)
+
+
+def loads_json(text: str | bytes) -> Any:
+    """JSON → Ion values by the module's rule (Decimal for fractions/exponents, ints stay ints).
+
+    Raises ``ValueError`` for text that is not JSON, and its subclass for JSON we refuse
+    (duplicate keys, NaN/Infinity, numbers that cannot be exact, nesting deeper than
+    :data:`MAX_DEPTH`)."""
+    try:
+        value = json.loads(
+            text,
+            parse_float=json_decimal,
+            parse_int=json_int,
+            object_pairs_hook=reject_duplicate_keys,
+            parse_constant=reject_json_constant,
+        )
+    except RecursionError as e:
+        raise _JsonRejectedError(f"nested deeper than {MAX_DEPTH} levels") from e
+    _depth(value)
+    return value
+
+
+def _depth(value: Any) -> None:
+    """Refuse containers nested deeper than :data:`MAX_DEPTH` (iteratively: no recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            raise _JsonRejectedError(f"nested deeper than {MAX_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _loads_ion(data: bytes | str, where: str) -> list[Any]:
+    """Parse Ion text or binary with amazon.ion's pure-Python reader (its C extension misreads
+    some genuine values and can loop forever on some inputs; the pure-Python reader does
+    neither, and runs signal handlers), then check the values' shape (:func:`_check_ion`)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if data.startswith(ION_BINARY_MARKER):
+        problem = check_framing(data)
+        if problem is not None:
+            raise MalformedError("not-ion", where, f"not valid Ion binary ({problem})")
     try:
-        return list(simpleion.loads(data, single_value=False))
+        values = list(simpleion.load_python(io.BytesIO(data), single_value=False))
+    except RecursionError as e:
+        raise MalformedError("too-deep", where, f"nested deeper than {MAX_DEPTH} levels") from e
     except Exception as e:  # amazon.ion raises many types (IonException, ValueError, ...)
         raise MalformedError("not-ion", where, f"not valid Ion ({_short(e)})") from e
+    for i, value in enumerate(values):
+        _check_ion(value, where if len(values) == 1 else f"{where}#{i + 1}")
+    return values
+
+
+def _check_ion(value: Any, where: str) -> None:
+    """No duplicate field anywhere; no annotation outside a ``data`` field; bounded nesting."""
+    stack: list[tuple[Any, str, int, bool]] = [(value, where, 0, False)]
+    while stack:
+        item, at, depth, annotations_ok = stack.pop()
+        if not annotations_ok and getattr(item, "ion_annotations", None):
+            raise MalformedError("annotation", at, "Ion annotations are only allowed inside data")
+        if isinstance(item, Mapping):
+            all_values = getattr(item, "get_all_values", None)
+            children = []
+            for key in item:
+                field_at = _at(at, str(key))
+                if all_values is not None and len(all_values(key)) > 1:
+                    raise MalformedError(
+                        "duplicate-field", field_at, "field appears more than once"
+                    )
+                children.append((item[key], field_at, annotations_ok or key == "data"))
+        elif isinstance(item, list | tuple):
+            children = [(x, f"{at}[{i}]", annotations_ok) for i, x in enumerate(item)]
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            raise MalformedError("too-deep", at, f"nested deeper than {MAX_DEPTH} levels")
+        stack.extend((child, child_at, depth + 1, ok) for child, child_at, ok in children)
 
 
 def _short(e: BaseException) -> str:
@@ -178,9 +276,6 @@ def parse(data: bytes, path: str) -> list[Artefact]:
     if not data.strip():
         raise MalformedError("empty", path, "the file is empty")
     if data.startswith(ION_BINARY_MARKER):
-        problem = check_framing(data)  # damaged binary can hang amazon.ion's C extension
-        if problem is not None:
-            raise MalformedError("not-ion", path, f"not valid Ion binary ({problem})")
         return [_from_ion(v, path) for v in _loads_ion(data, path)]
     try:
         text = data.decode("utf-8")
@@ -212,6 +307,20 @@ def _at(where: str, key: str) -> str:
     return f"{where} {key}" if where.endswith(":") else f"{where}.{key}"
 
 
+def check_fields(
+    obj: Any, where: str, required: set[str], optional: frozenset[str] = frozenset()
+) -> None:
+    """``obj`` is an object with every ``required`` field, and no field outside both sets."""
+    if not isinstance(obj, Mapping):
+        raise MalformedError("not-a-struct", where, "expected an object")
+    for key in obj:
+        if key not in required and key not in optional:
+            raise MalformedError("unknown-field", _at(where, str(key)), "unknown field")
+    for key in sorted(required):
+        if key not in obj:
+            raise MalformedError("missing-field", _at(where, key), "missing field")
+
+
 def _field(obj: Any, key: str, where: str, required: bool = True) -> Any:
     if not isinstance(obj, Mapping):
         raise MalformedError("not-a-struct", where, "expected an object")
@@ -231,30 +340,50 @@ def _string(obj: Any, key: str, where: str, required: bool = True) -> str | None
     return str(value)
 
 
-def _b64_hash(obj: Any, key: str, where: str) -> bytes:
-    text = _string(obj, key, where)
-    assert text is not None
+def _int(obj: Any, key: str, where: str) -> int:
+    value = _field(obj, key, where)
+    if type(value) is not int:  # not a bool, not 1.0
+        raise MalformedError("not-an-int", _at(where, key), "expected an integer")
+    return value
+
+
+def b64decode(text: Any, where: str, length: int | None = HASH_LENGTH) -> bytes:
+    """Strict, canonical base64 of a ``length``-byte value (any length for ``None``): no other
+    text decodes to the same bytes. Raises :class:`MalformedError` naming ``where``."""
+    if not isinstance(text, str):
+        raise MalformedError("not-base64", where, "expected a base64 string")
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as e:
-        raise MalformedError("not-base64", _at(where, key), "not valid base64") from e
+        raise MalformedError("not-base64", where, "not valid base64") from e
     if base64.b64encode(raw).decode("ascii") != text:  # unused bits set: same bytes, other text
-        raise MalformedError("not-base64", _at(where, key), "not canonical base64")
-    if len(raw) != HASH_LENGTH:
+        raise MalformedError("not-base64", where, "not canonical base64")
+    if length is not None and len(raw) != length:
         raise MalformedError(
-            "hash-length", _at(where, key), f"a hash must be 32 bytes, got {len(raw)} bytes"
+            "hash-length", where, f"a hash must be {length} bytes, got {len(raw)} bytes"
         )
     return raw
+
+
+def _b64_hash(obj: Any, key: str, where: str) -> bytes:
+    return b64decode(_string(obj, key, where), _at(where, key))
 
 
 def _ion_text(
     obj: Any, key: str, where: str, required: bool = True, canonical: bool = False
 ) -> Any:
+    """The one Ion value of ``obj[key]``, a holder ``{"IonText": "…"}`` and nothing else."""
     holder = _field(obj, key, where, required)
     if holder is None:
         return None
-    at = _at(_at(where, key), "IonText")
-    text = _string(holder, "IonText", _at(where, key))
+    return ion_holder(holder, _at(where, key), canonical)
+
+
+def ion_holder(holder: Any, where: str, canonical: bool = False) -> Any:
+    """The one Ion value of a holder ``{"IonText": "…"}`` that holds nothing else."""
+    check_fields(holder, where, {"IonText"})
+    at = _at(where, "IonText")
+    text = _string(holder, "IonText", where)
     assert text is not None
     values = _loads_ion(text, at)
     if len(values) != 1:
@@ -270,19 +399,7 @@ def canonical_ion(value: Any) -> str:
     return text
 
 
-def _address(value: Any, where: str) -> BlockAddress:
-    if not isinstance(value, Mapping):
-        raise MalformedError("block-address", where, "expected {strandId, sequenceNo}")
-    strand = _field(value, "strandId", where)
-    sequence = _field(value, "sequenceNo", where)
-    if not isinstance(strand, str):
-        raise MalformedError("not-a-string", _at(where, "strandId"), "expected a string")
-    if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
-        raise MalformedError("not-an-int", _at(where, "sequenceNo"), "expected an integer >= 0")
-    return BlockAddress(str(strand), int(sequence))
-
-
-def _proof(value: Any, where: str) -> tuple[bytes, ...]:
+def proof_hashes(value: Any, where: str) -> tuple[bytes, ...]:
     if not isinstance(value, list):
         raise MalformedError("not-a-list", where, "expected an Ion list of hashes")
     if len(value) > MAX_PROOF_LENGTH:
@@ -291,7 +408,8 @@ def _proof(value: Any, where: str) -> tuple[bytes, ...]:
         )
     out = []
     for i, element in enumerate(value):
-        if not isinstance(element, bytes):
+        kind = getattr(element, "ion_type", None)
+        if not isinstance(element, bytes) or (kind is not None and int(kind) != _ION_BLOB):
             raise MalformedError("hash-type", f"{where}[{i}]", "expected a blob")
         if len(element) != HASH_LENGTH:
             raise MalformedError(
@@ -301,37 +419,45 @@ def _proof(value: Any, where: str) -> tuple[bytes, ...]:
     return tuple(out)
 
 
+_ION_BLOB = 9  # amazon.ion IonType.BLOB
+
+
 def _digest(obj: Any, where: str, canonical: bool = False) -> Digest:
+    check_fields(obj, where, {"Digest", "DigestTipAddress"})
     digest = _b64_hash(obj, "Digest", where)
-    if canonical:
-        _exact_keys(obj, {"Digest", "DigestTipAddress"}, where)
     address = _ion_text(obj, "DigestTipAddress", where, canonical=canonical)
-    tip = _address(address, _at(where, "DigestTipAddress.IonText"))
-    return Digest(digest, tip)
+    return Digest(digest, block_address(address, _at(where, "DigestTipAddress.IonText")))
 
 
 # -- JSON documents ----------------------------------------------------------------------------
+_KVS_FIELDS = {"BlockAddress", "RevisionHash", "Proof", "LedgerDigest"}
+_KVS_OPTIONAL = frozenset({"LedgerName", "TableName", "DocumentId"})
+_REVISION_FIELDS = frozenset({"blockAddress", "hash", "data", "dataHash", "metadata"})
+
+
 def _from_json(doc: Any, path: str) -> Artefact:
     if not isinstance(doc, Mapping):
         raise MalformedError("unknown-format", path, "expected a JSON object")
     if doc.get("format") in (BUNDLE_FORMAT, CONSISTENCY_FORMAT):
         return _ours(doc, path)
     if "LedgerDigest" in doc or "RevisionHash" in doc:
-        return _kvs_receipt(doc, path)
+        return _kvs_receipt(doc, path + ":")
     if "Revision" in doc:
         return _get_revision(doc, path)
     if "Block" in doc:
-        block = _ion_text(doc, "Block", path)
-        proof = _ion_text(doc, "Proof", path, required=False)
+        check_fields(doc, path, {"Block"}, frozenset({"Proof"}))
+        block = _ion_text(doc, "Block", path + ":")
+        proof = _ion_text(doc, "Proof", path + ":", required=False)
         at = f"{path}: Proof.IonText"
-        return BlockInput("get-block", block, None if proof is None else _proof(proof, at))
+        return BlockInput("get-block", block, None if proof is None else proof_hashes(proof, at))
     if "Digest" in doc:
-        return _digest(doc, path)
+        return _digest(doc, path + ":")
     if "hash" in doc and ({"data", "dataHash", "metadata"} & set(doc)):
         if "metadata" not in doc:
             raise MalformedError(
                 "missing-field", f"{path}: metadata", "a revision needs its metadata"
             )
+        check_fields(doc, path + ":", {"hash", "metadata"}, _REVISION_FIELDS)
         return RevisionInput("json-revision", _json_revision(doc, path))
     raise MalformedError(
         "unknown-format",
@@ -349,39 +475,25 @@ _BUNDLE_KEYS = {
     "revision", "proof", "digest", "checkpoint", "LedgerMetadata",
 }  # fmt: skip
 _CONSISTENCY_KEYS = {"format", "version", "ledgerName", "strandId", "old", "new", "proof"}
-_KVS_KEYS = {
-    "LedgerName", "TableName", "BlockAddress", "DocumentId", "RevisionHash", "Proof",
-    "LedgerDigest",
-}  # fmt: skip
-
-
-def _exact_keys(obj: Any, keys: set[str], where: str) -> None:
-    if not isinstance(obj, Mapping):
-        raise MalformedError("not-a-struct", where, "expected an object")
-    extra, missing = set(obj) - keys, keys - set(obj)
-    if extra:
-        raise MalformedError("unknown-field", _at(where, sorted(extra)[0]), "unknown field")
-    if missing:
-        raise MalformedError("missing-field", _at(where, sorted(missing)[0]), "missing field")
 
 
 def _ours(doc: Mapping[str, Any], path: str) -> Bundle | ConsistencyFile:
     where = path + ":"
-    if doc.get("version") != 1 or isinstance(doc.get("version"), bool):
+    if _int(doc, "version", where) != 1:
         raise MalformedError("version", _at(where, "version"), "only version 1 is supported")
     if doc["format"] == CONSISTENCY_FORMAT:
-        _exact_keys(doc, _CONSISTENCY_KEYS, path)
+        check_fields(doc, path, _CONSISTENCY_KEYS)
         proof = _ion_text(doc, "proof", where, canonical=True)
         return ConsistencyFile(
             ledger_name=_string(doc, "ledgerName", where) or "",
             strand_id=_string(doc, "strandId", where) or "",
-            old=_string(doc, "old", where) or "",
-            new=_string(doc, "new", where) or "",
-            proof=_proof(proof, f"{path}: proof.IonText"),
+            old=_side(doc, "old", where),
+            new=_side(doc, "new", where),
+            proof=proof_hashes(proof, f"{path}: proof.IonText"),
         )
-    _exact_keys(doc, _BUNDLE_KEYS, path)
+    check_fields(doc, path, _BUNDLE_KEYS)
     kvs = _field(doc, "LedgerMetadata", where)
-    _exact_keys(kvs, _KVS_KEYS, f"{path}: LedgerMetadata")
+    check_fields(kvs, f"{path}: LedgerMetadata", _KVS_FIELDS | _KVS_OPTIONAL)
     receipt = _kvs_receipt(kvs, f"{path}: LedgerMetadata", canonical=True)
     revision = _ion_text(doc, "revision", where, canonical=True)
     _check_revision_shape(revision, f"{path}: revision.IonText")
@@ -391,44 +503,53 @@ def _ours(doc: Mapping[str, Any], path: str) -> Bundle | ConsistencyFile:
         table_name=_string(doc, "tableName", where) or "",
         key=_string(doc, "key", where) or "",
         document_id=_string(doc, "documentId", where) or "",
-        block_address=_address(block, f"{path}: blockAddress.IonText"),
+        block_address=block_address(block, f"{path}: blockAddress.IonText"),
         revision=revision,
-        proof=_proof(_ion_text(doc, "proof", where, canonical=True), f"{path}: proof.IonText"),
+        proof=proof_hashes(
+            _ion_text(doc, "proof", where, canonical=True), f"{path}: proof.IonText"
+        ),
         digest=_digest(_field(doc, "digest", where), f"{path}: digest", canonical=True),
         checkpoint=_string(doc, "checkpoint", where) or "",
         ledger_metadata=receipt,
-        ledger_metadata_names=(
-            _string(kvs, "LedgerName", f"{path}: LedgerMetadata") or "",
-            _string(kvs, "TableName", f"{path}: LedgerMetadata") or "",
-        ),
     )
 
 
-def _kvs_receipt(doc: Any, path: str, canonical: bool = False) -> Receipt:
-    where = path + ":" if not path.endswith("LedgerMetadata") else path
+def _side(doc: Mapping[str, Any], key: str, where: str) -> str | Digest:
+    """One side of a consistency file: a signed note (string) or a GetDigest object."""
+    value = _field(doc, key, where)
+    if isinstance(value, str):
+        return value
+    return _digest(value, _at(where, key), canonical=True)
+
+
+def _kvs_receipt(doc: Any, where: str, canonical: bool = False) -> Receipt:
+    check_fields(doc, where, _KVS_FIELDS, _KVS_OPTIONAL)
     block = _ion_text(doc, "BlockAddress", where, canonical=canonical)
-    address = _address(block, _at(where, "BlockAddress.IonText"))
+    address = block_address(block, _at(where, "BlockAddress.IonText"))
     proof = _ion_text(doc, "Proof", where, canonical=canonical)
     return Receipt(
         kind="kvs-ledger-metadata",
         block_address=address,
         revision_hash=_b64_hash(doc, "RevisionHash", where),
-        proof=_proof(proof, _at(where, "Proof.IonText")),
+        proof=proof_hashes(proof, _at(where, "Proof.IonText")),
         digest=_digest(
             _field(doc, "LedgerDigest", where), _at(where, "LedgerDigest"), canonical=canonical
         ),
         document_id=_string(doc, "DocumentId", where, required=False),
+        ledger_name=_string(doc, "LedgerName", where, required=False),
+        table_name=_string(doc, "TableName", where, required=False),
     )
 
 
 def _get_revision(doc: Any, path: str) -> RevisionInput:
+    check_fields(doc, path, {"Revision"}, frozenset({"Proof"}))
     revision = _ion_text(doc, "Revision", path + ":")
     proof = _ion_text(doc, "Proof", path + ":", required=False)
     _check_revision_shape(revision, f"{path}: Revision.IonText")
     return RevisionInput(
         "get-revision",
         revision,
-        None if proof is None else _proof(proof, f"{path}: Proof.IonText"),
+        None if proof is None else proof_hashes(proof, f"{path}: Proof.IonText"),
     )
 
 
@@ -439,7 +560,7 @@ def _json_revision(doc: Mapping[str, Any], path: str) -> dict[str, Any]:
         if key in ("hash", "dataHash"):
             revision[key] = _b64_hash(doc, key, where)
         elif key == "blockAddress":
-            address = _address(value, _at(where, "blockAddress"))
+            address = block_address(value, _at(where, "blockAddress"))
             revision[key] = {"strandId": address.strand_id, "sequenceNo": address.sequence_no}
         elif key == "metadata":
             revision[key] = _json_metadata(value, _at(where, "metadata"))
@@ -458,20 +579,18 @@ def _json_metadata(value: Any, where: str) -> dict[str, Any]:
             raise MalformedError(
                 "not-a-timestamp", _at(where, "txTime"), "expected an ISO-8601 string"
             )
+        parsed = None
         try:
-            parsed = simpleion.loads(text)
-        except Exception as e:
+            values = _loads_ion(text, _at(where, "txTime"))
+            parsed = values[0] if len(values) == 1 else None
+        except MalformedError:
+            parsed = None
+        if type(parsed).__name__ != "IonPyTimestamp" or getattr(parsed, "ion_annotations", None):
             raise MalformedError(
-                "not-a-timestamp", _at(where, "txTime"), f"not a timestamp: {text!r}"
-            ) from e
-        if type(parsed).__name__ != "IonPyTimestamp":
-            raise MalformedError(
-                "not-a-timestamp", _at(where, "txTime"), f"not a timestamp: {text!r}"
+                "not-a-timestamp", _at(where, "txTime"), f"not a timestamp: {text[:60]!r}"
             )
         out["txTime"] = parsed
-    if "version" in out and (
-        isinstance(out["version"], bool) or not isinstance(out["version"], int)
-    ):
+    if "version" in out and type(out["version"]) is not int:
         raise MalformedError("not-an-int", _at(where, "version"), "expected an integer")
     return out
 
@@ -483,6 +602,17 @@ def _check_revision_shape(revision: Any, where: str) -> None:
     for key in ("hash", "metadata"):
         if key not in revision:
             raise MalformedError("missing-field", _at(where, key), "missing field")
+    for key in revision:
+        if key not in _REVISION_FIELDS:
+            raise MalformedError("unknown-field", _at(where, str(key)), "unknown field")
+
+
+_BLOCK_FIELDS = frozenset({
+    "blockAddress", "transactionId", "blockTimestamp", "blockHash", "entriesHash",
+    "previousBlockHash", "entriesHashList", "transactionInfo", "redactionInfo", "revisions",
+    "revisionSummaries",
+})  # fmt: skip
+_STREAM_FIELDS = frozenset({"qldbStreamArn", "recordType", "payload"})
 
 
 def _from_ion(value: Any, path: str) -> Artefact:
@@ -490,6 +620,7 @@ def _from_ion(value: Any, path: str) -> Artefact:
     if not isinstance(value, Mapping):
         raise MalformedError("unknown-format", path, "expected an Ion struct")
     if "payload" in value and ("recordType" in value or "qldbStreamArn" in value):
+        check_fields(value, where, {"payload"}, _STREAM_FIELDS)
         record_type = value.get("recordType")
         payload = value["payload"]
         if record_type not in (None, "REVISION_DETAILS", "BLOCK_SUMMARY"):
@@ -500,13 +631,16 @@ def _from_ion(value: Any, path: str) -> Artefact:
             )
         return _from_ion(payload, path)
     if "revision" in value and "tableInfo" in value:
+        check_fields(value, where, {"revision", "tableInfo"})
         revision = value["revision"]
         _check_revision_shape(revision, _at(where, "revision"))
         return RevisionInput("stream-revision-details", revision)
     if "entriesHashList" in value:
+        check_fields(value, where, {"entriesHashList"}, _BLOCK_FIELDS)
         kind = "stream-block-summary" if "revisionSummaries" in value else "journal-block"
         return BlockInput(kind, value)
     if "metadata" in value and "hash" in value:
+        _check_revision_shape(value, path)
         return RevisionInput("ion-revision", value)
     if "hash" in value and ("data" in value or "dataHash" in value):
         raise MalformedError(

@@ -1,21 +1,42 @@
-"""Which checks apply to which artefact, and the digest trust policy for single artefacts.
+"""Which claims each artefact makes, how each is proven, and the trust policy.
 
-Trust policy: a digest is trusted only when the user supplies it (``--digest``). A receipt's
-own embedded digest proves consistency, not authenticity: such a result is "unattested" (exit 3).
-When both are present they must be identical (digest and tip), or the receipt fails.
+One function per artefact kind builds its :class:`auditor.verdict.Verdict`; :func:`check_file`
+and :func:`check_bytes` are the one parse-and-check loop (the CLI reads files, the server's
+``/verify`` routes pass request bodies). The rules, in plain words:
+
+- **Anchors come from you, never from the data.** A digest is trusted only when you supply it
+  (``--digest``); a receipt's own embedded digest proves that its proof is consistent, not that
+  it belongs to any ledger you know. A signed checkpoint is trusted only through a key you
+  supply (``--trust-key``), and a signature counts for ledger L only when its key is named L
+  (C2SP: the signature's key name is the log's). Other keys you supply with ``--witness-key``
+  count as witness cosignatures, never as the log's. With ``--trust-key`` given, a checkpoint
+  that no trusted key of its ledger signed (or fewer than ``--min-signatures``) is refuted.
+- **Digests at other tips are not tampering.** A proof to tip 35 checked against your digest at
+  tip 38 is *not proven* (exit 3, both tips named) unless a consistency proof between the two
+  digests is supplied (``--consistency``); it is refuted only when the tips are equal and the
+  digests differ.
+- **Positions are not proven by QLDB's hashes.** A block's address is covered by no QLDB hash
+  and a proof carries no left/right bits, so a receipt's or block's stated address is reported
+  as not proven. The proof's length must still fit it (RFC 6962's audit-path length for that
+  block at that tip): a proof too short for its stated position is refuted.
+- **Nothing counts as checked that was not recomputed.** A revision without data or dataHash
+  (deleted, or stripped) has no documented QLDB hash rule: its metadata is not proven. A block
+  without ``transactionInfo`` cannot be told apart from one whose transaction was removed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import proofs
 from auditor import formats
 from auditor.formats import (
     Artefact,
-    BlockAddress,
     BlockInput,
     Bundle,
     ConsistencyFile,
@@ -23,195 +44,129 @@ from auditor.formats import (
     Receipt,
     RevisionInput,
 )
-from auditor.report import ItemReport
-from proofs import Check, MalformedError, ProofError, VerificationError
+from auditor.verdict import Verdict, VerdictBuilder, malformed
+from proofs import BlockAddress, MalformedError, ProofError, VerificationError
 from proofs.errors import b64
 from proofs.note import Checkpoint, VerifierKey, parse_checkpoint, verify_note
 
-UNCOVERED_BLOCK_FIELDS = (
-    "blockTimestamp is not covered by any QLDB hash; blockAddress only through the proof's digest"
+NOT_COVERED = (
+    "blockTimestamp is covered by no QLDB hash, and blockAddress only as far as a proof's length"
+    " fits it"
 )
 
 
-def _files(
-    paths: list[str], kind: str, check: Callable[[ItemReport, Artefact, str], None]
-) -> list[ItemReport]:
-    """Every artefact of every file, checked; all are checked whatever fails."""
-    return [item for path in paths for item in _items(path, kind, check)]
+# -- trust inputs ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TrustedDigest:
+    """A digest you supplied, and where it came from (named in every verdict it anchors)."""
+
+    digest: Digest
+    source: str
+    sha256: str
+    label: str  # how verdicts name this anchor
 
 
-def _items(
-    path: str, kind: str, check: Callable[[ItemReport, Artefact, str], None]
-) -> list[ItemReport]:
-    """Load ``path`` and run ``check`` on each artefact in it; never raises for bad input."""
+def trusted_digest(digest: Digest, source: str, sha256: str = "") -> TrustedDigest:
+    """A digest supplied by the user in ``source``."""
+    return TrustedDigest(digest, source, sha256, f"the digest you supplied in {source} (tip "
+                         f"{digest.tip})")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What you trust and what you require; the data under audit never chooses any of it."""
+
+    digest: TrustedDigest | None = None
+    consistency: ConsistencyFile | None = None  # links a proof's tip to the trusted digest's
+    log_keys: tuple[VerifierKey, ...] = ()  # --trust-key: the ledgers' own keys
+    witness_keys: tuple[VerifierKey, ...] = ()  # --witness-key
+    min_signatures: int = 1
+    min_witnesses: int = 0
+
+
+def load_trusted_digest(path: str) -> TrustedDigest:
+    """Read a digest file you supply; raises :class:`MalformedError` naming the file."""
+    data = formats.read_bytes(path, 1024 * 1024)
+    artefacts = formats.parse(data, path)
+    if len(artefacts) != 1 or not isinstance(artefacts[0], Digest):
+        raise MalformedError(
+            "not-a-digest", path, 'expected a GetDigest output {"Digest", "DigestTipAddress"}'
+        )
+    return trusted_digest(artefacts[0], path, hashlib.sha256(data).hexdigest())
+
+
+def load_consistency(path: str) -> ConsistencyFile:
+    artefacts = formats.load(path)
+    if len(artefacts) != 1 or not isinstance(artefacts[0], ConsistencyFile):
+        raise MalformedError("not-a-consistency-proof", path, "expected a consistency file")
+    return artefacts[0]
+
+
+def check_trust_set(keys: list[VerifierKey], where: str) -> None:
+    """A trust set names each key once (the same name and key id twice is an error)."""
+    seen: set[tuple[str, bytes]] = set()
+    for key in keys:
+        if (key.name, key.key_id) in seen:
+            raise MalformedError("duplicate-key", where, f"the key {key} is given twice")
+        seen.add((key.name, key.key_id))
+
+
+# -- the one parse-and-check loop -------------------------------------------------------------
+Checker = Callable[[VerdictBuilder, Artefact, str, Policy], None]
+
+
+def check_file(
+    path: str, command: str, policy: Policy, check: Checker | None = None
+) -> list[Verdict]:
+    """Every artefact in the file at ``path``, checked by ``command``'s rules (or ``check``);
+    never raises for bad input (it becomes a malformed verdict naming the file and the field)."""
     try:
-        artefacts = formats.load(path)
+        data = formats.read_bytes(path)
+    except MalformedError as e:
+        return [malformed(path, command, e)]
+    return check_bytes(data, path, command, policy, check)
+
+
+def check_bytes(
+    data: bytes, name: str, command: str, policy: Policy, check: Checker | None = None
+) -> list[Verdict]:
+    check = check or CHECKERS[command]
+    try:
+        artefacts = formats.parse(data, name)
     except ProofError as e:
-        return [ItemReport(file=path, kind=kind, error=e)]
+        return [malformed(name, command, _as_malformed(e))]
     except Exception as e:  # noqa: BLE001 - a parser bug must still end as a clear error
-        return [ItemReport(file=path, kind=kind, error=_unexpected(path, e))]
-    items = []
+        return [malformed(name, command, _unexpected(name, e))]
+    verdicts = []
     for i, artefact in enumerate(artefacts):
-        name = path if len(artefacts) == 1 else f"{path}#{i + 1}"
-        item = ItemReport(file=name, kind=getattr(artefact, "kind", kind))
+        where = name if len(artefacts) == 1 else f"{name}#{i + 1}"
+        v = VerdictBuilder(where, getattr(artefact, "kind", command))
+        error: ProofError | None = None
         try:
-            check(item, artefact, name)
+            check(v, artefact, where, policy)
         except ProofError as e:
-            item.error = e
+            error = e
         except Exception as e:  # noqa: BLE001
-            item.error = _unexpected(name, e)
-        items.append(item)
-    return items
+            error = _unexpected(where, e)
+        verdicts.append(v.build(error))
+    return verdicts
+
+
+def _as_malformed(e: ProofError) -> MalformedError:
+    return e if isinstance(e, MalformedError) else MalformedError(e.reason, e.locator, e.problem)
 
 
 def _unexpected(where: str, e: Exception) -> MalformedError:
     if os.environ.get("QLDB_AUDIT_DEBUG"):
         raise e
-    return MalformedError("unexpected-input", where, f"cannot be checked ({type(e).__name__}: {e})")
+    return MalformedError("unexpected-input", where, f"cannot be checked ({type(e).__name__})")
 
 
-def _address_of(revision: Any, where: str) -> BlockAddress | None:
-    if "blockAddress" not in revision:
-        return None
-    value = revision["blockAddress"]
-    if not isinstance(value, Mapping):
-        raise MalformedError("block-address", f"{where}.blockAddress", "expected a struct")
-    strand, sequence = value.get("strandId"), value.get("sequenceNo")
-    if not isinstance(strand, str) or isinstance(sequence, bool) or not isinstance(sequence, int):
-        raise MalformedError(
-            "block-address", f"{where}.blockAddress", "expected {strandId: string, sequenceNo: int}"
-        )
-    return BlockAddress(str(strand), int(sequence))
-
-
-def _check_tip(item: ItemReport, address: BlockAddress | None, digest: Digest, where: str) -> None:
-    """The proof must lead to a digest whose tip is on the block's strand and not behind it."""
-    if address is None:
-        item.note("the block address is unknown: the digest tip could not be compared")
-        return
-    tip = digest.tip
-    if address.strand_id != tip.strand_id:
-        raise VerificationError(
-            "tip-strand", f"{where}: DigestTipAddress.strandId", "is not the block's strand",
-            expected=address.strand_id, actual=tip.strand_id,
-        )  # fmt: skip
-    if address.sequence_no > tip.sequence_no:
-        raise VerificationError(
-            "tip-behind-block", f"{where}: DigestTipAddress.sequenceNo",
-            "the digest tip is behind the block (a digest cannot cover a later block)",
-            expected=f">= {address.sequence_no}", actual=tip.sequence_no,
-        )  # fmt: skip
-    item.add(Check("tip-covers-block", where, detail=f"block {address} <= tip {tip}"))
-
-
-def _prove(
-    item: ItemReport,
-    start: bytes,
-    proof: tuple[bytes, ...] | None,
-    address: BlockAddress | None,
-    trusted: Digest | None,
-    where: str,
-) -> None:
-    """Fold ``proof`` to the trusted digest, or just report where it leads."""
-    if trusted is None:
-        if proof is not None:
-            item.note(f"the proof folds to {b64(proofs.fold(start, proof))}; no digest to compare")
-        return
-    if proof is None:
-        raise MalformedError("missing-proof", where, "has no Proof to check against the digest")
-    _check_tip(item, address, trusted, where)
-    item.add(proofs.verify_proof(start, proof, trusted.digest, f"{where}: Proof"))
-
-
-def check_revision(
-    item: ItemReport, artefact: Artefact, where: str, trusted: Digest | None
-) -> None:
-    if not isinstance(artefact, RevisionInput):
-        raise MalformedError("not-a-revision", where, f"is a {_what(artefact)}, not a revision")
-    item.add(proofs.verify_revision(artefact.revision, f"{where}: revision"))
-    if "dataHash" in artefact.revision:
-        item.note("redacted revision: dataHash stands for the data, which is not checked")
-    address = _address_of(artefact.revision, f"{where}: revision")
-    start = proofs.check_hash(artefact.revision["hash"], f"{where}: revision.hash")
-    _prove(item, start, artefact.proof, address, trusted, where)
-
-
-def check_block(item: ItemReport, artefact: Artefact, where: str, trusted: Digest | None) -> None:
-    if not isinstance(artefact, BlockInput):
-        raise MalformedError("not-a-block", where, f"is a {_what(artefact)}, not a block")
-    result = proofs.verify_block(artefact.block, f"{where}: block")
-    for check in result.checks:
-        item.add(check)
-    if result.revisions_deleted:
-        item.note(
-            f"{result.revisions_deleted} deleted revision(s): hash rule unknown, not recomputed"
-        )
-    if result.revisions_system:
-        item.note(f"{result.revisions_system} hash-only system revision(s): not recomputable")
-    if artefact.kind == "stream-block-summary":
-        item.note("a BLOCK_SUMMARY carries no revision bodies: only their hashes are checked")
-    item.note(UNCOVERED_BLOCK_FIELDS)
-    address = None
-    if result.strand_id is not None and result.sequence_no is not None:
-        address = BlockAddress(result.strand_id, result.sequence_no)
-    _prove(item, result.block_hash, artefact.proof, address, trusted, where)
-
-
-def check_receipt(
-    item: ItemReport,
-    artefact: Artefact,
-    where: str,
-    trusted: Digest | None,
-    bound: RevisionInput | None,
-    bound_where: str,
-) -> None:
-    if isinstance(artefact, RevisionInput) and artefact.proof is not None:
-        item.add(proofs.verify_revision(artefact.revision, f"{where}: Revision"))
-        revision_hash = proofs.check_hash(artefact.revision["hash"], f"{where}: Revision.hash")
-        receipt = Receipt(
-            kind="get-revision",
-            block_address=_address_of(artefact.revision, f"{where}: Revision"),
-            revision_hash=revision_hash,
-            proof=artefact.proof,
-            digest=None,
-            document_id=_document_id(artefact.revision),
-            revision=artefact,
-        )
-    elif isinstance(artefact, Receipt):
-        receipt = artefact
-    elif isinstance(artefact, Bundle):  # its KVS-compatible section is a receipt too
-        receipt = artefact.ledger_metadata
-    else:
-        raise MalformedError(
-            "not-a-receipt",
-            where,
-            f"is a {_what(artefact)}, not a receipt (LedgerMetadata or GetRevision with Proof)",
-        )
-    if bound is not None:
-        _bind_revision(item, receipt, bound, bound_where, where)
-    digest = trusted or receipt.digest
-    if trusted is not None and receipt.digest is not None and receipt.digest != trusted:
-        same_digest = receipt.digest.digest == trusted.digest
-        raise VerificationError(
-            "digest-not-trusted", f"{where}: LedgerDigest",
-            "differs from the trusted digest" + (" (tip address)" if same_digest else ""),
-            expected=trusted.digest if not same_digest else str(trusted.tip),
-            actual=receipt.digest.digest if not same_digest else str(receipt.digest.tip),
-        )  # fmt: skip
-    if digest is None:
-        item.attested = False
-        item.note(
-            "no digest in the receipt and none supplied (--digest): the proof folds to "
-            + b64(proofs.fold(receipt.revision_hash, receipt.proof))
-        )
-        return
-    _check_tip(item, receipt.block_address, digest, where)
-    item.add(
-        proofs.verify_proof(receipt.revision_hash, receipt.proof, digest.digest, f"{where}: Proof")
-    )
-    if trusted is None:
-        item.attested = False
-        item.note("checked against the receipt's own digest: supply --digest to attest it")
+# -- revisions ---------------------------------------------------------------------------------
+def _what(artefact: Artefact) -> str:
+    if isinstance(artefact, Digest):
+        return "digest"
+    return artefact.kind.replace("-", " ")
 
 
 def _document_id(revision: Any) -> str | None:
@@ -220,19 +175,158 @@ def _document_id(revision: Any) -> str | None:
     return str(doc) if isinstance(doc, str) else None
 
 
-def _bind_revision(
-    item: ItemReport, receipt: Receipt, bound: RevisionInput, bound_where: str, where: str
+def _revision_facts(v: VerdictBuilder, revision: Any) -> None:
+    metadata = revision.get("metadata") if isinstance(revision, Mapping) else None
+    if isinstance(metadata, Mapping):
+        v.fact("document id", _document_id(revision))
+        v.fact("version", metadata.get("version"))
+        tx_time = metadata.get("txTime")
+        v.fact("committed at", None if tx_time is None else formats.canonical_ion(tx_time))
+    data = revision.get("data") if isinstance(revision, Mapping) else None
+    if isinstance(data, Mapping) and isinstance(data.get("_k"), str):
+        v.fact("key", data["_k"])
+
+
+def _content(v: VerdictBuilder, revision: Any, where: str, *, writer_rule: bool = False) -> bytes:
+    """The revision's hash, recomputed (claim ``content-hash``); returns the stated hash."""
+    stated = proofs.check_hash(_field(revision, "hash", where), f"{where}.hash")
+    if "data" not in revision and "dataHash" not in revision and not writer_rule:
+        v.not_proven(
+            "content-hash", f"{where}.hash",
+            "deleted or stripped: the revision has metadata but no data and no dataHash, and "
+            "QLDB's hash rule for a deleted revision is not known, so its metadata is not proven",
+        )  # fmt: skip
+        return stated
+    check = proofs.verify_revision(revision, where, hash_deleted=writer_rule)
+    if "dataHash" in revision:
+        text = (
+            "the revision's hash recomputes from its dataHash and metadata (redacted: the data "
+            "itself was removed, dataHash stands for it)"
+        )
+        v.fact("redacted", "yes: the data was removed by a redaction")
+    elif "data" not in revision:
+        text = "the deleted revision's hash recomputes from its metadata (the writer's rule)"
+    else:
+        text = "the revision's hash recomputes from its data and metadata"
+    v.proven("content-hash", check.locator, text, expected=stated, actual=check.actual)
+    return stated
+
+
+def _field(struct: Any, key: str, where: str) -> Any:
+    if not isinstance(struct, Mapping) or key not in struct:
+        raise MalformedError("missing-field", f"{where}.{key}", "missing field")
+    return struct[key]
+
+
+def _stated_address(revision: Any, where: str) -> BlockAddress | None:
+    if not isinstance(revision, Mapping) or "blockAddress" not in revision:
+        return None
+    return proofs.block_address(revision["blockAddress"], f"{where}.blockAddress")
+
+
+def check_revision(v: VerdictBuilder, artefact: Artefact, where: str, policy: Policy) -> None:
+    if not isinstance(artefact, RevisionInput):
+        raise MalformedError("not-a-revision", where, f"is a {_what(artefact)}, not a revision")
+    revision = artefact.revision
+    _revision_facts(v, revision)
+    at = f"{where}: revision"
+    stated = _content(v, revision, at)
+    address = _stated_address(revision, at)
+    _commitment(v, stated, artefact.proof, address, None, policy, where, "revision", exact=False)
+
+
+def check_block(v: VerdictBuilder, artefact: Artefact, where: str, policy: Policy) -> None:
+    if not isinstance(artefact, BlockInput):
+        raise MalformedError("not-a-block", where, f"is a {_what(artefact)}, not a block")
+    result = proofs.verify_block(artefact.block, f"{where}: block")
+    at = f"{where}: block"
+    if result.address is not None:
+        v.fact("block address", f"{result.address} (stated)")
+    v.proven(
+        "block-contents", at,
+        "the block's hashes recompute: each revision with data or dataHash, the revisions root"
+        " and IonHash(transactionInfo) in entriesHashList, entriesHash = MerkleRoot("
+        "entriesHashList), blockHash = dot(entriesHash, previousBlockHash)",
+        expected=result.block_hash,
+    )  # fmt: skip
+    seq = "?" if result.sequence_no is None else result.sequence_no
+    if not result.has_transaction_info:
+        v.not_proven(
+            "transaction-info", f"{at}.transactionInfo",
+            f"block {seq} carries no transactionInfo: QLDB's hashes cannot tell a system block "
+            "from one whose transaction was removed",
+        )  # fmt: skip
+    if result.revisions_deleted:
+        v.not_proven(
+            "deleted-revisions", f"{at}.revisions",
+            f"{result.revisions_deleted} revision(s) with metadata but no data and no dataHash "
+            f"(deleted, or stripped: documents {', '.join(result.deleted_documents)}): QLDB's hash"
+            " rule for a deleted revision is not known, so their metadata is not proven",
+        )  # fmt: skip
+    if result.revisions_system:
+        v.note(
+            f"{result.revisions_system} hash-only system revision(s): QLDB internals, not "
+            "recomputable; their hashes still enter the revisions root"
+        )
+    if artefact.kind == "stream-block-summary":
+        v.note("a BLOCK_SUMMARY carries no revision bodies: only their hashes are checked")
+    if not result.user_revisions:
+        v.note("no user revision names this block's transaction: its transactionId is not proven")
+    v.note(NOT_COVERED)
+    _commitment(
+        v, result.block_hash, artefact.proof, result.address, None, policy, where, "block",
+        exact=True,
+    )  # fmt: skip
+
+
+def check_receipt(v: VerdictBuilder, artefact: Artefact, where: str, policy: Policy) -> None:
+    if isinstance(artefact, Bundle):
+        raise MalformedError(
+            "not-a-receipt", where,
+            "is a receipt bundle: verify it with `qldb-audit verify bundle` (it checks the "
+            "revision, the proof, the digest and the signed checkpoint)",
+        )  # fmt: skip
+    if isinstance(artefact, RevisionInput) and artefact.proof is not None:
+        _revision_facts(v, artefact.revision)
+        at = f"{where}: Revision"
+        stated = _content(v, artefact.revision, at)
+        address = _stated_address(artefact.revision, at)
+        _commitment(v, stated, artefact.proof, address, None, policy, where, "revision", False)
+        return
+    if not isinstance(artefact, Receipt):
+        raise MalformedError(
+            "not-a-receipt", where,
+            f"is a {_what(artefact)}, not a receipt (LedgerMetadata or GetRevision with Proof)",
+        )  # fmt: skip
+    v.fact("ledger", artefact.ledger_name)
+    v.fact("table", artefact.table_name)
+    v.fact("document id", artefact.document_id)
+    _commitment(
+        v, artefact.revision_hash, artefact.proof, artefact.block_address, artefact.digest,
+        policy, where, "revision", exact=False,
+    )  # fmt: skip
+
+
+def bind_revision(
+    v: VerdictBuilder, receipt: Receipt, bound: RevisionInput, bound_where: str, where: str
 ) -> None:
-    """The revision the user holds must be the one the receipt speaks of."""
-    item.add(proofs.verify_revision(bound.revision, f"{bound_where}: revision"))
-    computed = proofs.revision_hash(bound.revision, f"{bound_where}: revision")
-    if computed != receipt.revision_hash:
+    """``--revision``: the revision you hold must be the one the receipt speaks of."""
+    computed_for = f"{bound_where}: revision"
+    _revision_facts(v, bound.revision)
+    stated = _content(v, bound.revision, computed_for)
+    if "data" not in bound.revision and "dataHash" not in bound.revision:
+        v.not_proven(
+            "revision-binding", f"{where}: RevisionHash",
+            f"the revision in {bound_where} has no data and no dataHash: its hash cannot be "
+            "recomputed, so it is not proven to be the receipt's revision",
+        )  # fmt: skip
+        return
+    if not hmac.compare_digest(stated, receipt.revision_hash):
         raise VerificationError(
             "revision-binding", f"{where}: RevisionHash", "is not the hash of the given revision",
-            expected=receipt.revision_hash, actual=computed,
+            expected=receipt.revision_hash, actual=stated,
         )  # fmt: skip
-    item.add(Check("revision-binding", f"{where}: RevisionHash", receipt.revision_hash, computed))
-    address = _address_of(bound.revision, f"{bound_where}: revision")
+    address = _stated_address(bound.revision, computed_for)
     if (
         address is not None
         and receipt.block_address is not None
@@ -250,6 +344,255 @@ def _bind_revision(
             "is not the document id of the given revision",
             expected=receipt.document_id, actual=doc,
         )  # fmt: skip
+    v.proven(
+        "revision-binding", f"{where}: RevisionHash",
+        f"the receipt is for the revision in {bound_where} (its recomputed hash is the receipt's"
+        " RevisionHash)", expected=receipt.revision_hash, actual=stated,
+    )  # fmt: skip
+
+
+# -- proofs, digests and tips ------------------------------------------------------------------
+def _commitment(
+    v: VerdictBuilder,
+    start: bytes,
+    proof: tuple[bytes, ...] | None,
+    stated: BlockAddress | None,
+    embedded: Digest | None,
+    policy: Policy,
+    where: str,
+    what: str,
+    exact: bool,
+) -> None:
+    """Claims ``committed`` (the proof folds ``start`` to a digest) and ``anchor`` (that digest
+    is one you trust), plus the stated position's fit (see the module docstring)."""
+    trusted = policy.digest
+    if proof is None:
+        v.not_proven(
+            "committed", where,
+            f"the file carries no proof: nothing shows that this {what} is in any ledger"
+            + (" (a hash that matches its own content proves nothing about where it came from)"
+               if what == "revision" else ""),
+        )  # fmt: skip
+        _no_anchor(v, where, trusted)
+        return
+    root = proofs.fold(start, proof, f"{where}: Proof")
+    tip = None
+    if embedded is not None:
+        if not hmac.compare_digest(root, embedded.digest):
+            raise VerificationError(
+                "proof-digest", f"{where}: Proof",
+                "folding the proof does not give the digest in the same file",
+                expected=embedded.digest, actual=root,
+            )  # fmt: skip
+        tip = embedded.tip
+        v.fact("digest tip", f"{tip} (stated in the file)")
+    elif trusted is not None and hmac.compare_digest(root, trusted.digest.digest):
+        tip = trusted.digest.tip  # the proof leads to the trusted digest, so it is for its tip
+    if tip is not None:
+        _fits(v, proof, stated, tip, where, exact)
+    elif stated is not None:
+        v.fact("block address", f"{stated} (stated)")
+        v.not_proven(
+            "position", where,
+            f"the block address {stated} is covered by no QLDB hash and a proof carries no "
+            "positions: not proven", required=False,
+        )  # fmt: skip
+    if trusted is None:
+        if embedded is not None:
+            v.proven(
+                "committed", f"{where}: Proof",
+                f"the {what} is committed to the digest in the file (tip {tip}): its proof "
+                f"folds to it ({len(proof)} proof elements)", expected=embedded.digest,
+                actual=root,
+            )  # fmt: skip
+        else:
+            v.not_proven(
+                "committed", f"{where}: Proof",
+                f"the proof folds to {b64(root)}, and no digest was supplied to compare it with",
+            )  # fmt: skip
+        _no_anchor(v, where, trusted)
+        return
+    anchor = trusted.digest
+    if hmac.compare_digest(root, anchor.digest):
+        if tip is not None and tip != anchor.tip:
+            raise VerificationError(
+                "digest-tip", f"{where}: LedgerDigest.DigestTipAddress",
+                "the same digest as yours under another tip address",
+                expected=str(anchor.tip), actual=str(tip),
+            )  # fmt: skip
+        v.proven(
+            "committed", f"{where}: Proof",
+            f"the {what} is committed to the digest you supplied (tip {anchor.tip}): its proof "
+            f"folds to it ({len(proof)} proof elements)", expected=anchor.digest, actual=root,
+            anchor=trusted.label,
+        )  # fmt: skip
+        return
+    if tip is not None and tip.strand_id != anchor.tip.strand_id:
+        raise VerificationError(
+            "digest-strand", f"{where}: LedgerDigest.DigestTipAddress.strandId",
+            "is not the strand of the digest you supplied (another ledger)",
+            expected=anchor.tip.strand_id, actual=tip.strand_id,
+        )  # fmt: skip
+    if tip is not None and tip == anchor.tip:
+        raise VerificationError(
+            "digest-mismatch", f"{where}: LedgerDigest",
+            f"differs from the digest you supplied for the same tip {tip} (another history)",
+            expected=anchor.digest, actual=root,
+        )  # fmt: skip
+    if policy.consistency is not None and tip is not None:
+        _via_consistency(v, root, tip, policy.consistency, trusted, where, what)
+        return
+    if tip is not None:
+        reason = (
+            f"the proof leads to the digest at tip {tip}; your digest ({trusted.source}) is at "
+            f"tip {anchor.tip}: without a consistency proof between them (--consistency) the "
+            f"two cannot be compared"
+        )
+    else:
+        reason = (
+            f"the proof does not lead to your digest ({trusted.source}, tip {anchor.tip}): the "
+            "file does not say which tip its proof is for, so it may be a proof to another tip"
+        )
+        if stated is not None and stated.sequence_no > anchor.tip.sequence_no:
+            reason += f" (your digest is older than block {stated.sequence_no})"
+    v.not_proven("committed", f"{where}: Proof", reason)
+
+
+def _no_anchor(v: VerdictBuilder, where: str, trusted: TrustedDigest | None) -> None:
+    if trusted is None:
+        v.not_proven(
+            "anchor", where,
+            "no digest you trust was supplied (--digest): a digest carried by the file itself "
+            "proves consistency, not authenticity",
+        )  # fmt: skip
+
+
+def _fits(
+    v: VerdictBuilder,
+    proof: tuple[bytes, ...],
+    stated: BlockAddress | None,
+    tip: BlockAddress,
+    where: str,
+    exact: bool,
+) -> None:
+    """The stated block address must be on the tip's strand, not after it, and the proof long
+    enough (exactly as long, for a block proof) for that block at that tip."""
+    if stated is None:
+        return
+    v.fact("block address", f"{stated} (stated)")
+    if stated.strand_id != tip.strand_id:
+        raise VerificationError(
+            "tip-strand", f"{where}: DigestTipAddress.strandId", "is not the block's strand",
+            expected=stated.strand_id, actual=tip.strand_id,
+        )  # fmt: skip
+    if stated.sequence_no > tip.sequence_no:
+        raise VerificationError(
+            "tip-behind-block", f"{where}: DigestTipAddress.sequenceNo",
+            "the digest tip is behind the block (a digest cannot cover a later block)",
+            expected=f">= {stated.sequence_no}", actual=tip.sequence_no,
+        )  # fmt: skip
+    need = proofs.audit_path_length(stated.sequence_no, tip.sequence_no + 1)
+    if len(proof) < need or (exact and len(proof) != need):
+        raise VerificationError(
+            "proof-shape", f"{where}: Proof",
+            f"has the wrong length for block {stated.sequence_no} at tip {tip.sequence_no}",
+            expected=f"{need} elements" if exact else f">= {need} elements",
+            actual=f"{len(proof)} elements",
+        )  # fmt: skip
+    v.not_proven(
+        "position", where,
+        f"the block address {stated} is covered by no QLDB hash and the proof carries no "
+        f"positions; its length fits block {stated.sequence_no} at tip {tip.sequence_no}, which"
+        " is necessary, not sufficient",
+        required=False,
+    )  # fmt: skip
+
+
+def _side_digest(side: str | Digest, where: str) -> tuple[Digest, Checkpoint | None]:
+    if isinstance(side, Digest):
+        return side, None
+    checkpoint = parse_checkpoint(proofs.note.split_note(side)[0])
+    return Digest(checkpoint.digest, BlockAddress(checkpoint.strand_id, checkpoint.tip)), checkpoint
+
+
+def _via_consistency(
+    v: VerdictBuilder,
+    root: bytes,
+    tip: BlockAddress,
+    c: ConsistencyFile,
+    trusted: TrustedDigest,
+    where: str,
+    what: str,
+) -> None:
+    """The proof's digest (tip ``tip``) is a prefix of the trusted digest, by ``c``."""
+    old, _ = _side_digest(c.old, "consistency old")
+    new, _ = _side_digest(c.new, "consistency new")
+    anchor = trusted.digest
+    if (old.digest, old.tip) != (root, tip) or (new.digest, new.tip) != (anchor.digest, anchor.tip):
+        v.not_proven(
+            "committed", f"{where}: Proof",
+            f"the consistency proof is from tip {old.tip} to tip {new.tip}, not from this proof's"
+            f" digest (tip {tip}) to yours (tip {anchor.tip})",
+        )  # fmt: skip
+        return
+    proofs.verify_consistency(
+        old.digest, new.digest, c.proof, old_tip=old.tip.sequence_no, new_tip=new.tip.sequence_no
+    )
+    v.proven(
+        "committed", f"{where}: Proof",
+        f"the {what} is committed to the digest at tip {tip}, and the consistency proof shows it "
+        f"is a prefix of the digest you supplied (tip {anchor.tip})", expected=anchor.digest,
+        actual=new.digest, anchor=trusted.label,
+    )  # fmt: skip
+
+
+# -- signed checkpoints ------------------------------------------------------------------------
+def signed_checkpoint(v: VerdictBuilder, note: str, where: str, policy: Policy) -> Checkpoint:
+    """Parse and verify a signed checkpoint against the policy's keys (claims ``signature`` and
+    ``witnesses``); returns the checkpoint. A trusted key's bad signature is refuted (raises)."""
+    keys = [*policy.log_keys, *policy.witness_keys]
+    result = verify_note(note, keys)
+    checkpoint = parse_checkpoint(result.text)
+    log_names = {k.name for k in policy.log_keys}
+    witness_names = {k.name for k in policy.witness_keys}
+    signers = proofs.note.split_note(note)[1]
+    everyone = ", ".join(f"{name}+{kid.hex()}" for name, kid, _ in signers)
+    v.fact("ledger", checkpoint.ledger)
+    v.fact("checkpoint", f"tip {checkpoint.strand_id}/{checkpoint.tip}, {checkpoint.time}")
+    v.fact("signed by", everyone)
+    by_log = [n for n in result.trusted_signers if n == checkpoint.ledger and n in log_names]
+    own_keys = [k for k in policy.log_keys if k.name == checkpoint.ledger]
+    if not policy.log_keys:
+        v.not_proven(
+            "signature", f"{where}",
+            f"no key you trust was supplied (--trust-key): the checkpoint of ledger "
+            f"{checkpoint.ledger} is signed by {everyone}, and none of it is checked",
+        )  # fmt: skip
+    elif len(by_log) < policy.min_signatures:
+        mine = ", ".join(str(k).rsplit("+", 1)[0] for k in own_keys) or "none"
+        raise VerificationError(
+            "signature", where,
+            f"is not signed by {policy.min_signatures} key(s) you trust for ledger "
+            f"{checkpoint.ledger} (your keys for it: {mine}; signed by: {everyone})",
+            expected=f"{policy.min_signatures} signature(s)", actual=f"{len(by_log)}",
+        )  # fmt: skip
+    else:
+        v.proven(
+            "signature", where,
+            f"signed by {', '.join(by_log)}, a key you trust for ledger {checkpoint.ledger}",
+            anchor=f"the key {', '.join(by_log)} you supplied (--trust-key)",
+        )  # fmt: skip
+    witnesses = [n for n in result.trusted_signers if n in witness_names]
+    if policy.min_witnesses and len(witnesses) < policy.min_witnesses:
+        raise VerificationError(
+            "witnesses", where,
+            f"has {len(witnesses)} cosignature(s) by witnesses you trust, "
+            f"{policy.min_witnesses} required (signed by: {everyone})",
+            expected=str(policy.min_witnesses), actual=str(len(witnesses)),
+        )  # fmt: skip
+    if witnesses:
+        v.proven("witnesses", where, f"cosigned by the witness(es) {', '.join(witnesses)}")
+    return checkpoint
 
 
 def _same(name: str, where: str, expected: object, actual: object) -> None:
@@ -265,137 +608,145 @@ def _shown(value: object) -> bytes | str | int | None:
     return value if isinstance(value, bytes | str | int) or value is None else str(value)
 
 
-def _signed_checkpoint(
-    item: ItemReport, note: str, where: str, trusted: list[VerifierKey], quorum: int
-) -> Checkpoint:
-    """Verify a signed note's signatures and parse its checkpoint; counts toward attestation."""
-    result = verify_note(note, trusted)
-    checkpoint = parse_checkpoint(result.text)
-    signers = ", ".join(result.trusted_signers) or "none"
-    item.add(Check("checkpoint-signatures", where, detail=f"trusted signatures: {signers}"))
-    if result.untrusted_signers:
-        item.note(f"{where}: signatures by keys not trusted: {', '.join(result.untrusted_signers)}")
-    if len(result.trusted_signers) < quorum:
-        item.attested = False
-        item.note(
-            f"{where}: {len(result.trusted_signers)} trusted signature(s), {quorum} required"
-            " (--trust-key, --min-signatures)"
-        )
-    return checkpoint
-
-
-def check_bundle(
-    item: ItemReport, artefact: Artefact, where: str, trusted: list[VerifierKey], quorum: int
-) -> None:
+def check_bundle(v: VerdictBuilder, artefact: Artefact, where: str, policy: Policy) -> None:
     """content -> revision hash -> proof -> digest -> signed checkpoint, and every cross-check."""
     if not isinstance(artefact, Bundle):
         raise MalformedError("not-a-bundle", where, f"is a {_what(artefact)}, not a receipt bundle")
     b = artefact
+    v.fact("ledger", b.ledger_name)
+    v.fact("table", b.table_name)
+    v.fact("key", b.key)
+    _revision_facts(v, b.revision)
     # our writer's bundles: a deleted revision's hash is IonHash(metadata) (docs/ledger.md)
-    check = proofs.verify_revision(b.revision, f"{where}: revision", hash_deleted=True)
-    item.add(check)
-    revision_hash = check.actual
-    assert revision_hash is not None
-    address = _address_of(b.revision, f"{where}: revision")
+    revision_hash = _content(v, b.revision, f"{where}: revision", writer_rule=True)
+    address = _stated_address(b.revision, f"{where}: revision")
     _same("block-address", f"{where}: revision.blockAddress", b.block_address, address)
     _same("document-id", f"{where}: revision.metadata.id", b.document_id, _document_id(b.revision))
     data = b.revision.get("data")
-    if data is not None:
+    if isinstance(data, Mapping):
         _same("key", f"{where}: revision.data._k", b.key, data.get("_k"))
     kvs = b.ledger_metadata
-    _same(
-        "ledger-metadata",
-        f"{where}: LedgerMetadata.LedgerName",
-        b.ledger_name,
-        b.ledger_metadata_names[0],
+    section = f"{where}: LedgerMetadata"
+    _same("ledger-metadata", f"{section}.LedgerName", b.ledger_name, kvs.ledger_name)
+    _same("ledger-metadata", f"{section}.TableName", b.table_name, kvs.table_name)
+    _same("ledger-metadata", f"{section}.BlockAddress", b.block_address, kvs.block_address)
+    _same("ledger-metadata", f"{section}.DocumentId", b.document_id, kvs.document_id)
+    _same("ledger-metadata", f"{section}.RevisionHash", revision_hash, kvs.revision_hash)
+    _same("ledger-metadata", f"{section}.Proof", b.proof, kvs.proof)
+    _same("ledger-metadata", f"{section}.LedgerDigest", b.digest, kvs.digest)
+    v.proven(
+        "cross-checks", where, "the bundle's fields, its revision and its LedgerMetadata agree"
     )
-    _same(
-        "ledger-metadata",
-        f"{where}: LedgerMetadata.TableName",
-        b.table_name,
-        b.ledger_metadata_names[1],
-    )
-    _same(
-        "ledger-metadata",
-        f"{where}: LedgerMetadata.BlockAddress",
-        b.block_address,
-        kvs.block_address,
-    )
-    _same("ledger-metadata", f"{where}: LedgerMetadata.DocumentId", b.document_id, kvs.document_id)
-    _same(
-        "ledger-metadata", f"{where}: LedgerMetadata.RevisionHash", revision_hash, kvs.revision_hash
-    )
-    _same("ledger-metadata", f"{where}: LedgerMetadata.Proof", b.proof, kvs.proof)
-    _same("ledger-metadata", f"{where}: LedgerMetadata.LedgerDigest", b.digest, kvs.digest)
-    item.add(Check("cross-checks", where, detail="revision, bundle and LedgerMetadata agree"))
-    _check_tip(item, b.block_address, b.digest, where)
-    item.add(proofs.verify_proof(revision_hash, b.proof, b.digest.digest, f"{where}: proof"))
-    checkpoint = _signed_checkpoint(item, b.checkpoint, f"{where}: checkpoint", trusted, quorum)
+    root = proofs.fold(revision_hash, b.proof, f"{where}: proof")
+    if not hmac.compare_digest(root, b.digest.digest):
+        raise VerificationError(
+            "proof-digest", f"{where}: proof", "does not fold to the bundle's digest",
+            expected=b.digest.digest, actual=root,
+        )  # fmt: skip
+    _fits(v, b.proof, b.block_address, b.digest.tip, where, exact=False)
+    v.proven(
+        "committed", f"{where}: proof",
+        f"the revision is committed to the bundle's digest (tip {b.digest.tip}): its proof folds"
+        f" to it ({len(b.proof)} proof elements)", expected=b.digest.digest, actual=root,
+    )  # fmt: skip
+    checkpoint = signed_checkpoint(v, b.checkpoint, f"{where}: checkpoint", policy)
     _same("checkpoint", f"{where}: checkpoint ledger", b.ledger_name, checkpoint.ledger)
     _same("checkpoint", f"{where}: checkpoint strand", b.digest.tip.strand_id, checkpoint.strand_id)
     _same("checkpoint", f"{where}: checkpoint tip", b.digest.tip.sequence_no, checkpoint.tip)
     _same("checkpoint", f"{where}: checkpoint digest", b.digest.digest, checkpoint.digest)
-    item.add(Check("checkpoint-digest", f"{where}: checkpoint", checkpoint.digest, b.digest.digest))
+    v.proven(
+        "checkpoint-digest", f"{where}: checkpoint",
+        "the signed checkpoint states the bundle's digest and tip", expected=checkpoint.digest,
+        actual=b.digest.digest,
+    )  # fmt: skip
 
 
-def check_consistency(
-    item: ItemReport, artefact: Artefact, where: str, trusted: list[VerifierKey], quorum: int
-) -> None:
+def check_consistency(v: VerdictBuilder, artefact: Artefact, where: str, policy: Policy) -> None:
+    """The new digest extends the old one; each side is anchored by a key or your digest."""
     if not isinstance(artefact, ConsistencyFile):
         raise MalformedError("not-a-consistency-proof", where, f"is a {_what(artefact)}")
-    old = _signed_checkpoint(item, artefact.old, f"{where}: old", trusted, quorum)
-    new = _signed_checkpoint(item, artefact.new, f"{where}: new", trusted, quorum)
-    for label, checkpoint in (("old", old), ("new", new)):
-        _same("checkpoint", f"{where}: {label} ledger", artefact.ledger_name, checkpoint.ledger)
-        _same("checkpoint", f"{where}: {label} strand", artefact.strand_id, checkpoint.strand_id)
-    if old.tip > new.tip:
+    v.fact("ledger", artefact.ledger_name)
+    sides = []
+    for label, side in (("old", artefact.old), ("new", artefact.new)):
+        at = f"{where}: {label}"
+        if isinstance(side, Digest):
+            digest = side
+            trusted = policy.digest
+            if trusted is None:
+                v.not_proven(
+                    f"{label}-anchor", at,
+                    f"the {label} side is a plain digest (tip {digest.tip}); no digest you trust "
+                    "was supplied (--digest) to anchor it",
+                )  # fmt: skip
+            elif (trusted.digest.digest, trusted.digest.tip) == (digest.digest, digest.tip):
+                v.proven(
+                    f"{label}-anchor", at, f"the {label} side is {trusted.label}",
+                    anchor=trusted.label,
+                )  # fmt: skip
+            elif trusted.digest.tip == digest.tip:
+                raise VerificationError(
+                    f"{label}-anchor", at,
+                    f"differs from the digest you supplied for the same tip {digest.tip}",
+                    expected=trusted.digest.digest, actual=digest.digest,
+                )  # fmt: skip
+            else:
+                v.not_proven(
+                    f"{label}-anchor", at,
+                    f"the {label} side is at tip {digest.tip}; your digest is at tip "
+                    f"{trusted.digest.tip}",
+                )  # fmt: skip
+        else:
+            checkpoint = signed_checkpoint(v, side, at, policy)
+            _same("checkpoint", f"{at} ledger", artefact.ledger_name, checkpoint.ledger)
+            digest = Digest(checkpoint.digest, BlockAddress(checkpoint.strand_id, checkpoint.tip))
+        _same("checkpoint", f"{at} strand", artefact.strand_id, digest.tip.strand_id)
+        sides.append(digest)
+    old, new = sides
+    if old.tip.sequence_no > new.tip.sequence_no:
         raise VerificationError(
             "consistency-order", f"{where}: old", "is newer than the new checkpoint",
-            expected=f"<= {new.tip}", actual=old.tip,
+            expected=f"<= {new.tip.sequence_no}", actual=old.tip.sequence_no,
         )  # fmt: skip
-    item.add(
-        proofs.verify_consistency(
-            old.digest, new.digest, artefact.proof, old_tip=old.tip, new_tip=new.tip
-        )
-    )
+    check = proofs.verify_consistency(
+        old.digest, new.digest, artefact.proof,
+        old_tip=old.tip.sequence_no, new_tip=new.tip.sequence_no,
+    )  # fmt: skip
+    v.proven(
+        "consistency", f"{where}: proof",
+        f"the digest at tip {new.tip} extends the digest at tip {old.tip}: no block up to "
+        f"{old.tip.sequence_no} was changed ({check.detail})", expected=new.digest,
+        actual=check.actual,
+    )  # fmt: skip
 
 
-def _what(artefact: Artefact) -> str:
-    if isinstance(artefact, Digest):
-        return "digest"
-    return artefact.kind.replace("-", " ")
+CHECKERS: dict[str, Checker] = {
+    "revision": check_revision,
+    "block": check_block,
+    "receipt": check_receipt,
+    "bundle": check_bundle,
+    "consistency": check_consistency,
+}
 
 
-# -- entry points used by the CLI (and by batch work later) ------------------------------------
-def revisions(paths: list[str], trusted: Digest | None = None) -> list[ItemReport]:
-    return _files(paths, "revision", lambda i, a, w: check_revision(i, a, w, trusted))
+def receipts(paths: list[str], policy: Policy, revision_path: str | None = None) -> list[Verdict]:
+    """``verify receipt`` with ``--revision``: each receipt is also bound to that revision."""
+    if revision_path is None:
+        return [v for path in paths for v in check_file(path, "receipt", policy)]
+    artefacts = formats.load(revision_path)
+    if len(artefacts) != 1 or not isinstance(artefacts[0], RevisionInput):
+        raise MalformedError("not-a-revision", revision_path, "expected one revision")
+    bound = artefacts[0]
 
+    def check(v: VerdictBuilder, artefact: Artefact, where: str, p: Policy) -> None:
+        check_receipt(v, artefact, where, p)
+        receipt = artefact if isinstance(artefact, Receipt) else None
+        if receipt is None and isinstance(artefact, RevisionInput):
+            receipt = Receipt(
+                "get-revision", _stated_address(artefact.revision, f"{where}: Revision"),
+                proofs.check_hash(artefact.revision["hash"], f"{where}: Revision.hash"),
+                artefact.proof or (), None, _document_id(artefact.revision),
+            )  # fmt: skip
+        if receipt is not None:
+            bind_revision(v, receipt, bound, revision_path, where)
 
-def blocks(paths: list[str], trusted: Digest | None = None) -> list[ItemReport]:
-    return _files(paths, "block", lambda i, a, w: check_block(i, a, w, trusted))
-
-
-def bundles(paths: list[str], trusted: list[VerifierKey], quorum: int = 1) -> list[ItemReport]:
-    return _files(paths, "receipt-bundle", lambda i, a, w: check_bundle(i, a, w, trusted, quorum))
-
-
-def consistency(paths: list[str], trusted: list[VerifierKey], quorum: int = 1) -> list[ItemReport]:
-    return _files(
-        paths, "consistency-proof", lambda i, a, w: check_consistency(i, a, w, trusted, quorum)
-    )
-
-
-def receipts(
-    paths: list[str], trusted: Digest | None = None, revision_path: str | None = None
-) -> list[ItemReport]:
-    bound = None
-    if revision_path is not None:
-        artefacts = formats.load(revision_path)
-        if len(artefacts) != 1 or not isinstance(artefacts[0], RevisionInput):
-            raise MalformedError("not-a-revision", revision_path, "expected one revision")
-        bound = artefacts[0]
-    return _files(
-        paths,
-        "receipt",
-        lambda i, a, w: check_receipt(i, a, w, trusted, bound, revision_path or ""),
-    )
+    return [v for path in paths for v in check_file(path, "receipt", policy, check)]

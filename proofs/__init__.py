@@ -16,8 +16,11 @@ from proofs.merkle import (
     merkle_root,
 )
 from proofs.qldb import (
+    BlockAddress,
     BlockResult,
     Check,
+    audit_path_length,
+    block_address,
     revision_hash,
     verify_block,
     verify_consistency,
@@ -28,12 +31,15 @@ from proofs.qldb import (
 __all__ = [
     "HASH_LENGTH",
     "MAX_PROOF_LENGTH",
+    "BlockAddress",
     "BlockResult",
     "Check",
     "HashFunction",
     "MalformedError",
     "ProofError",
     "VerificationError",
+    "audit_path_length",
+    "block_address",
     "check_hash",
     "consistency_path",
     "dot",

@@ -16,6 +16,7 @@ so callers can report exactly what was verified and what was not.
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ from proofs.merkle import (
 )
 
 MAX_ENTRIES = 1 << 20  # entries or revisions in one block
+_ION_BLOB = 9  # amazon.ion IonType.BLOB
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +54,13 @@ class BlockResult:
 
     strand_id: str | None
     sequence_no: int | None
+    address: BlockAddress | None
     block_hash: bytes
+    has_transaction_info: (
+        bool  # False: QLDB's hashes cannot tell a system block from a stripped one
+    )
+    user_revisions: int  # revisions with metadata (data, dataHash or deleted)
+    deleted_documents: tuple[str, ...]  # document ids of revisions without data or dataHash
     checks: tuple[Check, ...]
     revisions_verified: int
     revisions_redacted: int  # hash-only: dataHash in place of data, still recomputed
@@ -74,7 +82,7 @@ def _get(struct: Any, key: str, locator: str, required: bool = True) -> Any:
 
 
 def _hash(struct: Any, key: str, locator: str) -> bytes:
-    return check_hash(_get(struct, key, locator), f"{locator}.{key}")
+    return _checked_hash(_get(struct, key, locator), f"{locator}.{key}")
 
 
 def _hash_list(value: Any, locator: str, limit: int) -> list[bytes]:
@@ -82,7 +90,8 @@ def _hash_list(value: Any, locator: str, limit: int) -> list[bytes]:
         raise MalformedError("not-a-list", locator, "expected a list of hashes")
     if len(value) > limit:
         raise MalformedError("list-length", locator, f"at most {limit} elements, got {len(value)}")
-    return [check_hash(h, f"{locator}[{i}]") for i, h in enumerate(value)]
+    _plain(value, locator)
+    return [_checked_hash(h, f"{locator}[{i}]") for i, h in enumerate(value)]
 
 
 def _equal(expected: bytes, actual: bytes) -> bool:
@@ -166,6 +175,26 @@ def verify_proof(
     return Check("proof-digest", locator, digest, computed, f"{len(proof)} proof elements")
 
 
+def audit_path_length(index: int, size: int) -> int:
+    """The length of RFC 6962's audit path PATH(index, D[size]) (0 for a one-leaf tree).
+
+    QLDB's ``dot`` sorts each pair, so a proof carries no left/right bits and its hashes do not
+    pin the leaf's position: only this length does, and only as a necessary condition (many
+    positions share a length). Raises :class:`MalformedError` unless ``0 <= index < size``.
+    """
+    if not 0 <= index < size:
+        raise MalformedError("leaf-index", "proof", f"block {index} is not in a tree of {size}")
+    length, lo, hi = 0, 0, size
+    while hi - lo > 1:
+        k = 1 << ((hi - lo - 1).bit_length() - 1)
+        if index < lo + k:
+            hi = lo + k
+        else:
+            lo += k
+        length += 1
+    return length
+
+
 def verify_consistency(
     old_digest: bytes, new_digest: bytes, proof: Sequence[bytes], *, old_tip: int, new_tip: int
 ) -> Check:
@@ -203,22 +232,84 @@ def _in_list(name: str, locator: str, value: bytes, entries: list[bytes]) -> Che
     )
 
 
-def _address(block: Any, locator: str) -> tuple[str | None, int | None]:
-    address = _get(block, "blockAddress", locator, required=False)
-    if address is None:
-        return None, None
-    strand = _get(address, "strandId", f"{locator}.blockAddress")
-    sequence = _get(address, "sequenceNo", f"{locator}.blockAddress")
-    if not isinstance(strand, str) or isinstance(sequence, bool) or not isinstance(sequence, int):
+_STRAND = re.compile(r"[A-Za-z0-9]{1,64}")
+_ADDRESS_FIELDS = frozenset({"strandId", "sequenceNo"})
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class BlockAddress:
+    """A block's position: its strand and sequence number (QLDB's ``{strandId, sequenceNo}``)."""
+
+    strand_id: str
+    sequence_no: int
+
+    def __str__(self) -> str:
+        return f"{self.strand_id}/{self.sequence_no}"
+
+
+def _plain(value: Any, locator: str) -> Any:
+    """Fields the hashes do not cover must carry no Ion annotations (nothing unaccounted for)."""
+    if getattr(value, "ion_annotations", None):
+        raise MalformedError("annotation", locator, "annotations are not allowed here")
+    return value
+
+
+def block_address(value: Any, locator: str) -> BlockAddress:
+    """Parse ``{strandId: string, sequenceNo: int}`` exactly: no other field, no duplicate, no
+    annotation, a base62-style strand id, ``0 <= sequenceNo < 2**63``.
+
+    The one parser of block addresses (journal blocks, revisions, receipts, digests). Raises
+    :class:`MalformedError` naming the field.
+    """
+    if not isinstance(_plain(value, locator), Mapping):
+        raise MalformedError("block-address", locator, "expected {strandId, sequenceNo}")
+    for key in value:
+        if key not in _ADDRESS_FIELDS:
+            raise MalformedError("unknown-field", f"{locator}.{key}", "unknown field")
+    strand = _plain(_get(value, "strandId", locator), f"{locator}.strandId")
+    sequence = _plain(_get(value, "sequenceNo", locator), f"{locator}.sequenceNo")
+    if not isinstance(strand, str) or not _STRAND.fullmatch(strand):
         raise MalformedError(
-            "block-address",
-            f"{locator}.blockAddress",
-            "expected {strandId: string, sequenceNo: int}",
+            "not-a-strand-id", f"{locator}.strandId", "expected a string of 1-64 letters and digits"
         )
-    return str(strand), int(sequence)
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or not 0 <= sequence < 1 << 63:
+        raise MalformedError("not-an-int", f"{locator}.sequenceNo", "expected an integer >= 0")
+    return BlockAddress(str(strand), int(sequence))
 
 
-def verify_block(block: Any, locator: str = "block", *, writer_rules: bool = False) -> BlockResult:
+def _address(block: Any, locator: str) -> BlockAddress | None:
+    address = _get(block, "blockAddress", locator, required=False)
+    return None if address is None else block_address(address, f"{locator}.blockAddress")
+
+
+def _previous(block: Any, where: str, sequence: int | None) -> bytes:
+    """``previousBlockHash``: a 32-byte hash, or (only at sequenceNo 0) absent or an empty blob."""
+    if "previousBlockHash" not in block:
+        if sequence != 0:
+            raise MalformedError("missing-field", f"{where}.previousBlockHash", "missing field")
+        return EMPTY
+    value = _get(block, "previousBlockHash", where)
+    if sequence == 0 and _blob(value, f"{where}.previousBlockHash") == EMPTY:
+        return EMPTY
+    return _checked_hash(value, f"{where}.previousBlockHash")
+
+
+def _blob(value: Any, locator: str) -> Any:
+    """A value that must be an Ion blob (not a clob, not annotated); returned unchanged."""
+    _plain(value, locator)
+    kind = getattr(value, "ion_type", None)
+    if isinstance(value, bytes | bytearray) and kind is not None and int(kind) != _ION_BLOB:
+        raise MalformedError("hash-type", locator, "a hash must be a blob, got a clob")
+    return value
+
+
+def _checked_hash(value: Any, locator: str) -> bytes:
+    return check_hash(_blob(value, locator), locator)
+
+
+def verify_block(
+    block: Any, locator: str = "block", *, writer_rules: bool = False, recompute: bool = True
+) -> BlockResult:
     """Verify one journal block (GetBlock / export / stream ``BLOCK_SUMMARY`` payload).
 
     Checks, in order: every revision with data or dataHash recomputes to its ``hash`` and names
@@ -233,10 +324,15 @@ def verify_block(block: Any, locator: str = "block", *, writer_rules: bool = Fal
     transactionId, blockTimestamp})`` must be in ``entriesHashList`` (it covers the fields QLDB's
     hashes leave out).
 
+    ``recompute=False`` checks everything but the revision hashes themselves (the caller
+    recomputes them, e.g. from a JSON export whose types may not come back exactly); such
+    revisions are counted as neither verified nor failed.
+
     Raises :class:`MalformedError` for a wrong shape, :class:`VerificationError` at the first
     mismatch (its ``reason`` names the check).
     """
-    strand, sequence = _address(block, locator)
+    address = _address(block, locator)
+    strand, sequence = (address.strand_id, address.sequence_no) if address else (None, None)
     where = f"{locator} {sequence}" if sequence is not None else locator
     entries = _hash_list(
         _get(block, "entriesHashList", where), f"{where}.entriesHashList", MAX_ENTRIES
@@ -245,12 +341,7 @@ def verify_block(block: Any, locator: str = "block", *, writer_rules: bool = Fal
         raise MalformedError("empty-list", f"{where}.entriesHashList", "no entries")
     entries_hash = _hash(block, "entriesHash", where)
     block_hash = _hash(block, "blockHash", where)
-    previous = _get(block, "previousBlockHash", where, required=sequence != 0)
-    previous = (
-        EMPTY
-        if previous is None or len(previous) == 0
-        else check_hash(previous, f"{where}.previousBlockHash")
-    )
+    previous = _previous(block, where, sequence)
     transaction_id = _get(block, "transactionId", where, required=False)
     info = _get(block, "transactionInfo", where, required=False)
     documents = _get(info, "documents", f"{where}.transactionInfo", False) if info else None
@@ -261,6 +352,7 @@ def verify_block(block: Any, locator: str = "block", *, writer_rules: bool = Fal
     summaries = _get(block, "revisionSummaries", where, required=False)
     leaves: list[bytes] | None = None
     shown: list[str] = []  # document ids the block's revisions speak for
+    deleted: list[str] = []  # document ids of revisions without data or dataHash
     if revisions is not None:
         if not isinstance(revisions, list) or len(revisions) > MAX_ENTRIES:
             raise MalformedError("not-a-list", f"{where}.revisions", "expected a list of revisions")
@@ -275,15 +367,17 @@ def verify_block(block: Any, locator: str = "block", *, writer_rules: bool = Fal
                     )
                 counts["system"] += 1
                 continue
-            _check_links(revision, at, (strand, sequence), transaction_id, documents)
+            _check_links(revision, at, address, transaction_id, documents)
             shown.append(str(_get(revision["metadata"], "id", f"{at}.metadata", required=False)))
             if "data" not in revision and "dataHash" not in revision:
                 counts["deleted"] += 1
-                if writer_rules:
+                deleted.append(shown[-1])
+                if writer_rules and recompute:
                     checks.append(verify_revision(revision, at, hash_deleted=True))
                 continue
-            checks.append(verify_revision(revision, at))
-            counts["redacted" if "dataHash" in revision else "verified"] += 1
+            if recompute:
+                checks.append(verify_revision(revision, at))
+                counts["redacted" if "dataHash" in revision else "verified"] += 1
         leaves_name = "revisions"
     elif summaries is not None:
         if not isinstance(summaries, list) or len(summaries) > MAX_ENTRIES:
@@ -296,6 +390,12 @@ def verify_block(block: Any, locator: str = "block", *, writer_rules: bool = Fal
             _check_document(summary, "documentId", at, documents)
             shown.append(str(_get(summary, "documentId", at, required=False)))
         leaves_name = "revisionSummaries"
+    if info is not None and documents is None and shown:
+        raise VerificationError(
+            "transaction-documents", f"{where}.transactionInfo.documents",
+            "the block has user revisions, transactionInfo names no documents",
+            expected=", ".join(shown), actual="no documents field",
+        )  # fmt: skip
     if documents:
         # Every document the transaction wrote has a revision in its block.
         if leaves is None:
@@ -347,7 +447,11 @@ def verify_block(block: Any, locator: str = "block", *, writer_rules: bool = Fal
     return BlockResult(
         strand_id=strand,
         sequence_no=sequence,
+        address=address,
         block_hash=block_hash,
+        has_transaction_info=info is not None,
+        user_revisions=len(shown),
+        deleted_documents=tuple(deleted),
         checks=tuple(checks),
         revisions_verified=counts["verified"],
         revisions_redacted=counts["redacted"],
@@ -359,18 +463,18 @@ def verify_block(block: Any, locator: str = "block", *, writer_rules: bool = Fal
 def _check_links(
     revision: Any,
     at: str,
-    address: tuple[str | None, int | None],
+    address: BlockAddress | None,
     transaction_id: Any,
     documents: Any,
 ) -> None:
     """A user revision must name its block's address, transaction and a document it wrote."""
     metadata = _get(revision, "metadata", at)
-    if address[1] is not None and "blockAddress" in revision:
+    if "blockAddress" in revision:
         own = _address(revision, at)
-        if own != address:
+        if address is not None and own != address:
             raise VerificationError(
                 "block-address", f"{at}.blockAddress", "is not the address of its block",
-                expected=f"{address[0]}/{address[1]}", actual=f"{own[0]}/{own[1]}",
+                expected=str(address), actual=str(own),
             )  # fmt: skip
     tx = _get(metadata, "txId", f"{at}.metadata", required=False)
     if transaction_id is not None and tx is not None and str(tx) != str(transaction_id):
@@ -392,8 +496,11 @@ def _check_document(struct: Any, key: str, at: str, documents: Any) -> None:
 
 __all__ = [
     "MAX_PROOF_LENGTH",
+    "BlockAddress",
     "BlockResult",
     "Check",
+    "audit_path_length",
+    "block_address",
     "revision_hash",
     "verify_block",
     "verify_consistency",

@@ -11,24 +11,25 @@ Three shapes, detected from the content:
   sequenceNo}, LastBlockNum, Proof: [b64…]}``: ``fold(blockHash of LastBlockNum, Proof)``
   must equal ``Digest`` (so an export that does not start at block 0 can still be attested).
 
-Trust policy (the one of ``verify receipt --digest``): a GetDigest or proofs.json file is trusted
-because the user supplied it with ``--digest``; the digest and checkpoint found beside an
-export are checked but attest nothing unless the checkpoint carries trusted signatures.
+Trust policy (the one of every verify command, auditor/verify.py): a GetDigest or proofs.json
+file is trusted because you supplied it with ``--digest``; a digest found beside an export is
+checked but attests nothing; a signed checkpoint (supplied, or beside the export) attests only
+through a key you trust for its ledger (``--trust-key``, the key's name being the ledger's), and
+with ``--trust-key`` given, a checkpoint that such keys did not sign is refuted.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from auditor import formats
-from proofs import MAX_PROOF_LENGTH, MalformedError, ProofError, VerificationError, check_hash
+from auditor.verdict import Status, VerdictBuilder
+from auditor.verify import Policy, signed_checkpoint
+from proofs import MAX_PROOF_LENGTH, MalformedError, ProofError, VerificationError, block_address
 from proofs.errors import b64
-from proofs.note import VerifierKey, parse_checkpoint, verify_note
 
 MAX_DIGEST_BYTES = 1024 * 1024
 
@@ -41,6 +42,8 @@ class DigestInput:
     kind: str  # get-digest | checkpoint | proofs-json
     supplied: bool  # given with --digest (else found beside the export)
     trusted: bool = False
+    anchor: str = ""  # what made it trusted, in plain words
+    sha256: str = ""  # of the file's bytes (reports name every trust input)
     strand_id: str | None = None
     tip: int | None = None
     digest: bytes | None = None
@@ -60,6 +63,8 @@ class DigestInput:
             "kind": self.kind,
             "supplied": self.supplied,
             "trusted": self.trusted,
+            "anchor": self.anchor,
+            "sha256": self.sha256,
             "strandId": self.strand_id,
             "tip": self.tip,
             "lastBlock": self.last_block,
@@ -77,56 +82,45 @@ class DigestInput:
 
 
 def _b64(value: Any, where: str) -> bytes:
-    if not isinstance(value, str):
-        raise MalformedError("not-base64", where, "expected a base64 string")
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise MalformedError("not-base64", where, "not valid base64") from e
-    return check_hash(raw, where)
+    return formats.b64decode(value, where)
 
 
-def _int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MalformedError("not-an-int", where, "expected an integer >= 0")
-    return value
+_PROOFS_JSON_FIELDS = frozenset({
+    "Ledger", "Digest", "DigestTipAddress", "Export", "LastBlockNum", "LastBlockTimestamp",
+    "Proof",
+})  # fmt: skip
 
 
 def _proofs_json(doc: Mapping[str, Any], out: DigestInput) -> None:
+    """The AWS migration sample's ``proofs.json`` (its DigestTipAddress and Proof either plain
+    JSON or Ion text holders)."""
     where = f"{out.source}:"
     out.kind = "proofs-json"
-    out.digest = _b64(doc.get("Digest"), f"{where} Digest")
-    tip = doc.get("DigestTipAddress")
+    formats.check_fields(doc, where, {"Digest", "DigestTipAddress", "LastBlockNum", "Proof"},
+                         _PROOFS_JSON_FIELDS)  # fmt: skip
+    out.digest = _b64(doc["Digest"], f"{where} Digest")
+    tip = doc["DigestTipAddress"]
+    at = f"{where} DigestTipAddress"
     if isinstance(tip, Mapping) and "IonText" in tip:
-        parsed = formats.parse(json.dumps({"Digest": doc["Digest"], "DigestTipAddress": tip})
-                               .encode(), out.source)[0]  # fmt: skip
-        assert isinstance(parsed, formats.Digest)
-        out.strand_id, out.tip = parsed.tip.strand_id, parsed.tip.sequence_no
-    elif isinstance(tip, Mapping):
-        strand = tip.get("strandId")
-        if not isinstance(strand, str):
-            raise MalformedError("not-a-string", f"{where} DigestTipAddress.strandId", "expected")
-        out.strand_id = strand
-        out.tip = _int(tip.get("sequenceNo"), f"{where} DigestTipAddress.sequenceNo")
+        tip, at = formats.ion_holder(tip, at), f"{at}.IonText"
+    address = block_address(tip, at)
+    out.strand_id, out.tip = address.strand_id, address.sequence_no
+    last = doc["LastBlockNum"]
+    if type(last) is not int or last < 0:
+        raise MalformedError("not-an-int", f"{where} LastBlockNum", "expected an integer >= 0")
+    out.last_block = last
+    proof = doc["Proof"]
+    if isinstance(proof, Mapping):
+        hashes = formats.proof_hashes(
+            formats.ion_holder(proof, f"{where} Proof"), f"{where} Proof.IonText"
+        )
+    elif isinstance(proof, list) and len(proof) <= MAX_PROOF_LENGTH:
+        hashes = tuple(_b64(p, f"{where} Proof[{i}]") for i, p in enumerate(proof))
     else:
-        raise MalformedError("missing-field", f"{where} DigestTipAddress", "missing field")
-    out.last_block = _int(doc.get("LastBlockNum"), f"{where} LastBlockNum")
-    proof = doc.get("Proof")
-    if isinstance(proof, Mapping) and isinstance(proof.get("IonText"), str):
-        from amazon.ion import simpleion
-
-        try:
-            proof = list(simpleion.loads(proof["IonText"]))
-        except Exception as e:
-            raise MalformedError("not-ion", f"{where} Proof.IonText", "not Ion") from e
-        hashes = [check_hash(bytes(p), f"{where} Proof[{i}]") for i, p in enumerate(proof)]
-    elif isinstance(proof, list):
-        hashes = [_b64(p, f"{where} Proof[{i}]") for i, p in enumerate(proof)]
-    else:
-        raise MalformedError("missing-field", f"{where} Proof", "expected a list of hashes")
-    if len(hashes) > MAX_PROOF_LENGTH:
-        raise MalformedError("proof-length", f"{where} Proof", f"over {MAX_PROOF_LENGTH}")
-    out.proof = tuple(hashes)
+        raise MalformedError(
+            "not-a-list", f"{where} Proof", f"expected a list of at most {MAX_PROOF_LENGTH} hashes"
+        )
+    out.proof = hashes
     ledger = doc.get("Ledger")
     out.ledger = ledger if isinstance(ledger, str) else None
     if out.tip < out.last_block:
@@ -136,28 +130,29 @@ def _proofs_json(doc: Mapping[str, Any], out: DigestInput) -> None:
         )  # fmt: skip
 
 
-def parse_digest(
-    data: bytes, source: str, *, supplied: bool, trusted_keys: list[VerifierKey], quorum: int
-) -> DigestInput:
+def parse_digest(data: bytes, source: str, *, supplied: bool, policy: Policy) -> DigestInput:
     """Parse one digest file; never raises: problems land in ``error`` (malformed) or, for a
-    checkpoint signature by a trusted key that does not verify, in ``status`` = failed."""
+    checkpoint the policy refutes (a trusted key's bad or missing signature), in ``status`` =
+    failed with the :class:`VerificationError` in ``error``."""
     out = DigestInput(source=source, kind="unknown", supplied=supplied)
+    out.sha256 = hashlib.sha256(data).hexdigest()
     try:
         if len(data) > MAX_DIGEST_BYTES:
             raise MalformedError("too-large", source, f"larger than {MAX_DIGEST_BYTES} bytes")
         text = data.decode("utf-8", errors="strict") if data[:1] != b"\xe0" else ""
         if text.startswith("qldb-audit/v1/"):
             out.kind = "checkpoint"
-            _checkpoint(text, out, trusted_keys, quorum)
+            _checkpoint(text, out, policy)
             return out
         doc = None
         try:
-            doc = json.loads(text) if text else None
+            doc = formats.loads_json(text) if text else None
         except ValueError:
             doc = None
         if isinstance(doc, Mapping) and "LastBlockNum" in doc:
             _proofs_json(doc, out)
             out.trusted = supplied
+            out.anchor = f"the proofs.json you supplied in {source}" if supplied else ""
             return out
         artefacts = formats.parse(data, source)
         if len(artefacts) != 1 or not isinstance(artefacts[0], formats.Digest):
@@ -170,6 +165,7 @@ def parse_digest(
         out.digest, out.strand_id = digest.digest, digest.tip.strand_id
         out.tip = digest.tip.sequence_no
         out.trusted = supplied
+        out.anchor = f"the digest you supplied in {source} (tip {digest.tip})" if supplied else ""
     except UnicodeDecodeError:
         out.error = MalformedError("not-utf8", source, "not a digest file (not UTF-8 text)")
     except VerificationError as e:
@@ -180,13 +176,14 @@ def parse_digest(
     return out
 
 
-def _checkpoint(text: str, out: DigestInput, keys: list[VerifierKey], quorum: int) -> None:
-    result = verify_note(text, keys)  # a bad signature by a trusted key raises
-    checkpoint = parse_checkpoint(result.text)
+def _checkpoint(text: str, out: DigestInput, policy: Policy) -> None:
+    """A signed checkpoint: trusted only by the policy's keys for its ledger (raises
+    :class:`VerificationError` when the policy refutes it)."""
+    v = VerdictBuilder(out.source, "checkpoint")
+    checkpoint = signed_checkpoint(v, text, out.source, policy)
     out.ledger, out.strand_id = checkpoint.ledger, checkpoint.strand_id
     out.tip, out.digest = checkpoint.tip, checkpoint.digest
-    signers = ", ".join(result.trusted_signers) or "none"
-    out.detail = f"trusted signatures: {signers}"
-    if result.untrusted_signers:
-        out.detail += f"; untrusted: {', '.join(result.untrusted_signers)}"
-    out.trusted = len(result.trusted_signers) >= quorum and bool(keys)
+    signature = next(c for c in v.claims if c.name == "signature")
+    out.detail = f"{signature.text}; signed by {v.facts.get('signed by', 'nobody')}"
+    out.trusted = signature.status is Status.PROVEN
+    out.anchor = signature.anchor or ""

@@ -27,13 +27,43 @@ from auditor.audit.objects import fetch_and_verify
 from auditor.audit.reduce import Reducer
 from auditor.audit.report import AuditReport
 from auditor.audit.source import Source, SourceError
-from auditor.audit.state import State, Verified
-from proofs import MalformedError, ProofError
+from auditor.audit.state import State, Verified, load_state_key
+from auditor.verify import Policy
+from proofs import MalformedError, ProofError, VerificationError
 from proofs.note import VerifierKey
 
 
 class AuditUsageError(Exception):
     """The audit cannot start (exit 2): no export, an unusable state file, a bad option."""
+
+
+class AuditRefutedError(Exception):
+    """The audit cannot start because an input you trust is refuted (exit 1): the state file's
+    MAC does not verify with your --state-key (it was edited)."""
+
+
+class SeqSet:
+    """Sequence numbers given on the command line: ``all``, or ``0,57,60-62``."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text.strip()
+        self.all = self.text == "all"
+        self.ranges: list[tuple[int, int]] = []
+        if self.all:
+            return
+        for part in self.text.split(","):
+            first, _, last = part.strip().partition("-")
+            if not (first.isascii() and first.isdigit()) or (
+                last and not (last.isascii() and last.isdigit())
+            ):
+                raise AuditUsageError(f"expected sequence numbers like 0,57,60-62 or all: {text!r}")
+            lo, hi = int(first), int(last or first)
+            if lo > hi:
+                raise AuditUsageError(f"{part}: the range runs backwards")
+            self.ranges.append((lo, hi))
+
+    def __contains__(self, seq: int) -> bool:
+        return self.all or any(lo <= seq <= hi for lo, hi in self.ranges)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +81,17 @@ class AuditOptions:
     digests: list[str] = field(default_factory=list)
     trusted_keys: list[VerifierKey] = field(default_factory=list)
     min_signatures: int = 1
+    witness_keys: list[VerifierKey] = field(default_factory=list)
+    min_witnesses: int = 0
     state_path: str | None = None
+    state_key_path: str | None = None  # --state-key: authenticates the state file
     workers: int = 1
     dask: str | None = None
     export_id: str | None = None
     strand_id: str | None = None
-    rules: str = "auto"  # auto | writer | qldb
+    rules: str | None = None  # writer | qldb; None: writer with --trust-key, else qldb
+    accept_opaque: SeqSet | None = None  # blocks without transactionInfo you accept
+    accept_deleted: bool = False  # deleted revisions (QLDB rules: hash rule unknown) you accept
     save_every: float = 2.0  # seconds between progress saves to the state file
 
 
@@ -143,6 +178,11 @@ def _dask(
 
 
 def _load_digests(options: AuditOptions, export: Export) -> list[DigestInput]:
+    policy = Policy(
+        log_keys=tuple(options.trusted_keys), witness_keys=tuple(options.witness_keys),
+        min_signatures=options.min_signatures, min_witnesses=options.min_witnesses,
+    )  # fmt: skip
+
     def one(read: Callable[[], bytes], shown: str, supplied: bool) -> DigestInput:
         try:
             data = read()
@@ -151,8 +191,7 @@ def _load_digests(options: AuditOptions, export: Export) -> list[DigestInput]:
             problem = e.strerror if isinstance(e, OSError) else e
             d.error = MalformedError("unreadable", shown, f"cannot read ({problem})")
             return d
-        return parse_digest(data, shown, supplied=supplied, trusted_keys=options.trusted_keys,
-                            quorum=options.min_signatures)  # fmt: skip
+        return parse_digest(data, shown, supplied=supplied, policy=policy)
 
     def local(path: str) -> bytes:
         with open(path, "rb") as f:
@@ -180,8 +219,8 @@ def audit(
     started_at, started = _now(), time.perf_counter()
     if options.workers < 1:
         raise AuditUsageError("--workers: must be at least 1")
-    if options.rules not in ("auto", "writer", "qldb"):
-        raise AuditUsageError("--rules: expected auto, writer or qldb")
+    if options.rules not in (None, "writer", "qldb"):
+        raise AuditUsageError("--rules: expected writer or qldb")
     try:
         source = Source.parse(options.source)
     except SourceError as e:
@@ -189,17 +228,35 @@ def audit(
     state = None
     if options.state_path is not None:
         try:
-            state = State.load(options.state_path)
+            key = None if options.state_key_path is None else load_state_key(options.state_key_path)
+            state = State.load(options.state_path, key)
+        except VerificationError as e:
+            raise AuditRefutedError(str(e)) from e
         except ProofError as e:
             raise AuditUsageError(str(e)) from e
+    elif options.state_key_path is not None:
+        raise AuditUsageError("--state-key: needs --state")
     base = state.verified if state is not None else None
-    rules = options.rules
     notes: list[str] = []
-    if base is not None and rules == "auto" and base.rules == "writer":
-        rules = "writer"
-        notes.append("writer rules pinned by the state file")
+    rules = options.rules or ("writer" if options.trusted_keys else "qldb")
+    why = (
+        "--rules"
+        if options.rules
+        else ("implied by --trust-key" if rules == "writer" else "the default")
+    )
+    notes.append(f"{rules} rules ({why})")
+    if base is not None and base.rules != rules:
+        raise AuditUsageError(
+            f"{options.state_path}: the state was verified with {base.rules} rules, this run uses "
+            f"{rules} rules: use another state file"
+        )
+    if state is not None and not state.authenticated and base is not None:
+        notes.append(
+            f"{options.state_path} is not authenticated (no --state-key): every object is read "
+            "and verified again"
+        )
     try:
-        export = locate(source, options.export_id, rules, options.strand_id)
+        export = locate(source, options.export_id, rules == "writer", options.strand_id)
     except LayoutError as e:
         raise AuditUsageError(str(e)) from e
     if base is not None and base.strand_id != export.strand_id:
@@ -211,7 +268,7 @@ def audit(
         raise AuditUsageError(f"{source.shown(export.completed_name)}: keys: no data objects")
 
     digests = _load_digests(options, export)
-    reducer = Reducer(export.strand_id, base)
+    reducer = Reducer(export.strand_id, base, export.ledger_name)
     reducer.digests = digests
     resumed_from = 0
     progress = state.progress if state is not None else None
@@ -228,7 +285,7 @@ def audit(
                 f"{resumed_from + 1} of {len(export.objects)}"
             )
         except (KeyError, ValueError, TypeError, ProofError):
-            reducer = Reducer(export.strand_id, base)
+            reducer = Reducer(export.strand_id, base, export.ledger_name)
             reducer.digests = digests
             notes.append("the state's progress record was unusable: started over")
     elif progress is not None:
@@ -240,7 +297,13 @@ def audit(
     jobs: list[Job] = []
     for spec in export.objects[resumed_from:]:
         skip = None
-        if base is not None and spec.name_first is not None and spec.name_last is not None:
+        trusted_state = state is not None and state.authenticated
+        if (
+            trusted_state
+            and base is not None
+            and spec.name_first is not None
+            and spec.name_last is not None
+        ):
             old = reducer.old.get((spec.name_first, spec.name_last))
             if old is not None and spec.name_last <= base.tip:
                 skip = old.sha256
@@ -290,6 +353,8 @@ def audit(
         export=export, reducer=reducer, digests=digests, options_mode=mode,
         started_at=started_at, seconds=time.perf_counter() - started, base=base,
         resumed_from=resumed_from, notes=notes, state_path=options.state_path,
+        accept_opaque=options.accept_opaque, accept_deleted=options.accept_deleted,
+        state_authenticated=state is not None and state.authenticated,
     )  # fmt: skip
     if state is not None:
         _commit(state, report, export, reducer, base, options)
@@ -322,4 +387,6 @@ def _commit(
     state.save()
 
 
-__all__ = ["AuditOptions", "AuditUsageError", "Progress", "audit", "work"]
+__all__ = [
+    "AuditOptions", "AuditRefutedError", "AuditUsageError", "Progress", "SeqSet", "audit", "work",
+]  # fmt: skip

@@ -14,11 +14,9 @@ Keys are relocated to the source: a listed key that starts with the started mani
 an export copied to another bucket or directory still verifies. A key that would leave the
 source (``..``, an absolute path) is refused.
 
-Which rules apply: an export with ``<exportId>.checkpoint`` beside its manifests was written by
-this project's exporter, so its blocks are checked with the writer's rules
-(``verify_block(writer_rules=True)``, exact layout); any other export with QLDB's rules.
-``rules="writer"`` or ``"qldb"`` overrides the detection (pin ``writer`` for your own exports,
-so that deleting the checkpoint cannot downgrade the checks; the state file pins it too).
+Which rules apply is the caller's choice, never the export's: ``writer=True`` checks every block
+with the writer's rules (``verify_block(writer_rules=True)``, exact layout and bytes), else
+QLDB's rules. A checkpoint or digest beside the manifests is only a digest to check.
 """
 
 from __future__ import annotations
@@ -99,7 +97,7 @@ def _text(value: Any) -> str | None:
 
 
 def locate(
-    source: Source, export_id: str | None = None, rules: str = "auto", strand_id: str | None = None
+    source: Source, export_id: str | None = None, writer: bool = False, strand_id: str | None = None
 ) -> Export:
     """Find the export (by ``export_id`` when the source holds several) and list its objects.
 
@@ -148,14 +146,7 @@ def locate(
         )
     checkpoint = f"{export_id}.checkpoint"
     has_checkpoint = checkpoint in names
-    if rules == "writer":
-        writer, reason = True, "writer rules (--rules writer)"
-    elif rules == "qldb":
-        writer, reason = False, "QLDB rules (--rules qldb)"
-    elif has_checkpoint:
-        writer, reason = True, f"writer rules ({checkpoint} beside the manifests)"
-    else:
-        writer, reason = False, "QLDB rules (no qldb-audit checkpoint beside the manifests)"
+    reason = "writer rules" if writer else "QLDB rules"
     digest_json = f"{export_id}.{strand}.digest.json"
     export = Export(
         source=source,
@@ -238,7 +229,8 @@ def _objects(export: Export, manifest: Any) -> None:
         export.objects.append(
             ObjectSpec(
                 index=len(export.objects), key=key, location=export.source.location(rel),
-                fmt=fmt, writer_rules=export.writer_rules, strand_id=export.strand_id,
+                fmt=fmt, writer_from=0 if export.writer_rules else None,
+                strand_id=export.strand_id,
                 name_first=first, name_last=last,
             )
         )  # fmt: skip

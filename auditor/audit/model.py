@@ -14,7 +14,8 @@ from proofs.errors import Value, b64
 FAILED = "failed"  # read, but wrong: evidence of tampering (exit 1)
 MALFORMED = "malformed"  # could not be read (exit 2)
 
-REVISION_KINDS = ("verified", "hash_only", "deleted", "system", "failed")
+REVISION_KINDS = ("verified", "hash_only", "deleted", "system", "unproven", "failed")
+MAX_NOTABLE_PER_OBJECT = 200  # redacted / deleted revisions listed by name, per object
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +97,22 @@ class ObjectSpec:
     key: str  # as listed
     location: str  # file path or S3 key to read
     fmt: str  # ion_text | ion_binary | json
-    writer_rules: bool
+    writer_from: int | None  # writer rules for blocks at or after this sequenceNo; None: never
     strand_id: str
     name_first: int | None  # sequence numbers in the object's name
     name_last: int | None
     verify_from: int = 0  # blocks below this sequenceNo were verified by an earlier run
+
+    def writer_rules(self, seq: int | None) -> bool:
+        """Whether the writer's rules apply to the block at ``seq`` (unknown: if any does)."""
+        if self.writer_from is None:
+            return False
+        return seq is None or seq >= self.writer_from
+
+    @property
+    def writer_bytes(self) -> bool:
+        """The object was written by this project's exporter (its exact bytes are checked)."""
+        return self.writer_from is not None
 
 
 @dataclass(slots=True)
@@ -114,6 +126,7 @@ class Counts:
     deleted: int = 0  # metadata only
     deleted_recomputed: int = 0  # of which recomputed by the writer's rule
     system: int = 0  # {hash} only
+    unproven: int = 0  # JSON exports: revisions whose Ion types JSON could not carry back
     failed: int = 0  # revisions that did not recompute
 
     def add(self, other: Counts) -> None:
@@ -122,7 +135,10 @@ class Counts:
 
     @property
     def revisions(self) -> int:
-        return self.verified + self.hash_only + self.deleted + self.system + self.failed
+        return (
+            self.verified + self.hash_only + self.deleted + self.system + self.unproven
+            + self.failed
+        )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -137,6 +153,7 @@ class Counts:
                 "deleted": self.deleted,
                 "deleted_recomputed": self.deleted_recomputed,
                 "system": self.system,
+                "unproven": self.unproven,
                 "failed": self.failed,
             },
         }
@@ -147,7 +164,7 @@ class Counts:
         out = cls()
         for name in ("blocks", "blocks_verified", "blocks_failed", "blocks_skipped"):
             setattr(out, name, int(value.get(name, 0)))
-        for name in ("verified", "hash_only", "deleted", "deleted_recomputed", "system", "failed"):
+        for name in (*REVISION_KINDS, "deleted_recomputed"):
             setattr(out, name, int(revisions.get(name, 0)))
         return out
 
@@ -179,3 +196,5 @@ class ObjectResult:
     issues_total: int = 0
     counts: Counts = field(default_factory=Counts)
     notes: list[str] = field(default_factory=list)
+    opaque: list[int] = field(default_factory=list)  # QLDB rules: blocks without transactionInfo
+    notable: list[dict[str, Any]] = field(default_factory=list)  # redacted / deleted revisions

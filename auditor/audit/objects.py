@@ -45,6 +45,7 @@ from amazon.ion import simpleion
 from auditor.audit.model import (
     FAILED,
     MALFORMED,
+    MAX_NOTABLE_PER_OBJECT,
     Counts,
     Issue,
     Link,
@@ -64,7 +65,7 @@ MAX_OBJECT_BYTES = 512 * 1024 * 1024
 MAX_ISSUES_PER_OBJECT = 50
 JSON_TYPE_LOSS = (
     "a JSON export loses Ion types (symbols, timestamps, blobs, floats, typed nulls inside data):"
-    " such a revision cannot be recomputed from JSON, and this failure can also come from that"
+    " a revision whose hash does not recompute from JSON is not proven either way"
 )
 
 _WRITER_BLOCK = (
@@ -119,7 +120,7 @@ def _parse_ion_text(
         values = simpleion.loads(data, single_value=False)
     except Exception:  # noqa: BLE001 - amazon.ion raises many types; located line by line below
         values = None
-    if values is not None and spec.writer_rules:
+    if values is not None and spec.writer_bytes:
         expected = "".join(canonical_ion(v) + "\n" for v in values).encode()
         if expected != data:
             values = None  # locate the difference line by line
@@ -161,7 +162,7 @@ def _ion_text_by_line(
             continue
         for j, value in enumerate(values):
             damage = None
-            if spec.writer_rules:
+            if spec.writer_bytes:
                 if len(values) > 1 and j == 0:
                     damage = _DamageError("layout", f"{len(values)} values on one line")
                 elif len(values) == 1 and canonical_ion(value).encode() != line:
@@ -197,7 +198,7 @@ def _parse_ion_binary(
         values = None
     if values is not None:
         layout = None
-        if spec.writer_rules:
+        if spec.writer_bytes:
             encoded = simpleion.dumps(values, binary=True, sequence_as_stream=True)
             if encoded != data:
                 at = next(
@@ -434,7 +435,7 @@ def _parse_json(
             yield None, _DamageError("not-json", f"does not read as JSON ({error})")
             continue
         damage = None
-        if spec.writer_rules and last and not ends_in_newline:
+        if spec.writer_bytes and last and not ends_in_newline:
             damage = _DamageError("layout", "the object does not end with a newline")
         yield value, damage
 
@@ -535,6 +536,54 @@ def _recount(block: Any, where: str, writer_rules: bool, counts: Counts) -> None
             counts.verified += 1
 
 
+def _json_revisions(block: Any, where: str, counts: Counts, writer: bool) -> None:
+    """JSON exports: recompute each revision on its own; a mismatch is *not proven* (JSON could
+    not carry the Ion types back), never a failure: JSON cannot show that data was changed."""
+    for i, revision in enumerate(block.get("revisions") or ()):
+        if not isinstance(revision, Mapping) or "metadata" not in revision:
+            continue
+        deleted = "data" not in revision and "dataHash" not in revision
+        if deleted and not writer:
+            continue  # counted as deleted by verify_block
+        try:
+            verify_revision(revision, f"{where}.revisions[{i}]", hash_deleted=deleted)
+        except ProofError:
+            if not deleted:
+                counts.unproven += 1
+            continue
+        if deleted:
+            counts.deleted_recomputed += 1
+            continue
+        if "dataHash" in revision:
+            counts.hash_only += 1
+        else:
+            counts.verified += 1
+
+
+def _notable(result: ObjectResult, block: Any, seq: int | None) -> None:
+    """Name the redacted and deleted revisions of a block (table and document), up to a cap."""
+    info = block.get("transactionInfo")
+    documents = info.get("documents") if isinstance(info, Mapping) else None
+    for revision in block.get("revisions") or ():
+        if not isinstance(revision, Mapping) or "metadata" not in revision:
+            continue
+        kind = "redacted" if "dataHash" in revision else None
+        if "data" not in revision and "dataHash" not in revision:
+            kind = "deleted"
+        if kind is None or len(result.notable) >= MAX_NOTABLE_PER_OBJECT:
+            continue
+        metadata = revision["metadata"]
+        doc = metadata.get("id") if isinstance(metadata, Mapping) else None
+        entry = documents.get(doc) if isinstance(documents, Mapping) and doc is not None else None
+        table = entry.get("tableName") if isinstance(entry, Mapping) else None
+        version = metadata.get("version") if isinstance(metadata, Mapping) else None
+        result.notable.append({
+            "kind": kind, "sequenceNo": seq, "documentId": None if doc is None else str(doc),
+            "table": None if table is None else str(table),
+            "version": version if isinstance(version, int) else None,
+        })  # fmt: skip
+
+
 def verify_object(data: bytes, spec: ObjectSpec) -> ObjectResult:
     """Verify every block of one data object; never raises for bad data (see module doc)."""
     started = time.perf_counter()
@@ -542,7 +591,7 @@ def verify_object(data: bytes, spec: ObjectSpec) -> ObjectResult:
         index=spec.index, key=spec.key, size=len(data), sha256=hashlib.sha256(data).hexdigest()
     )
     tail: list[Issue] = []
-    rules = _JsonRules(strict=spec.writer_rules) if spec.fmt == "json" else None
+    rules = _JsonRules(strict=spec.writer_bytes) if spec.fmt == "json" else None
     binary = spec.fmt == "ion_binary" or (spec.fmt == "ion" and data.startswith(ION_BINARY_MARKER))
     if binary:
         values = _parse_ion_binary(data, spec, tail)
@@ -563,7 +612,7 @@ def verify_object(data: bytes, spec: ObjectSpec) -> ObjectResult:
         if issue.kind == MALFORMED:
             result.unreadable = issue
         _add(result, issue)
-    if rules is not None and result.counts.failed:
+    if rules is not None and result.counts.unproven:
         result.notes.append(JSON_TYPE_LOSS)
     result.seconds = time.perf_counter() - started
     return result
@@ -592,6 +641,7 @@ def _verify_one(
     first, last = spec.name_first, spec.name_last
     if seq is not None and first is not None and last is not None and not first <= seq <= last:
         seq = expected_seq  # a sequenceNo outside the object's name: name it by position
+    writer = spec.writer_rules(seq if seq is not None else expected_seq)
     try:
         if damage is not None:
             raise damage
@@ -599,53 +649,71 @@ def _verify_one(
             raise _DamageError("not-a-block", "a value that is not a block struct")
         if rules is not None:
             block = rules.block(block, f"{where} {seq if seq is not None else expected_seq}")
-        if spec.writer_rules:
+        if writer:
             _writer_shape(block, f"{where} {seq}")
-        checked = verify_block(block, where, writer_rules=spec.writer_rules)
+        checked = verify_block(block, where, writer_rules=writer, recompute=rules is None)
+        if checked.strand_id is not None and checked.strand_id != spec.strand_id:
+            raise VerificationError(
+                "strand", f"{where} {seq}.blockAddress.strandId",
+                "is not the export's strand (an export holds one strand)",
+                expected=spec.strand_id, actual=checked.strand_id,
+            )  # fmt: skip
     except _DamageError as e:
         _block_issue(result, spec, FAILED, e.check, e.message, seq, expected_seq, position)
         _link(result, position, seq, block, verified=False)
         counts.blocks_failed += 1
         return
     except VerificationError as e:
-        note = JSON_TYPE_LOSS if rules is not None and e.reason == "revision-hash" else ""
         _block_issue(
             result, spec, FAILED, e.reason, e.problem, seq, expected_seq, position,
-            locator=e.locator, expected=shown(e.expected), actual=shown(e.actual), note=note,
+            locator=e.locator, expected=shown(e.expected), actual=shown(e.actual),
         )  # fmt: skip
-        _recount(block, where, spec.writer_rules, counts)
+        _recount(block, where, writer, counts)
         _link(result, position, seq, block, verified=False)
         counts.blocks_failed += 1
         return
     except Exception as e:  # noqa: BLE001 - a shape no check foresaw: reported, never raised
-        kind = FAILED if spec.writer_rules else MALFORMED
+        kind = FAILED if writer else MALFORMED
         problem = e.problem if isinstance(e, MalformedError) else f"cannot be checked ({e!r})"
         reason = e.reason if isinstance(e, MalformedError) else "unexpected-shape"
         locator = e.locator if isinstance(e, MalformedError) else ""
         _block_issue(
             result, spec, kind, reason, problem, seq, expected_seq, position, locator=locator
         )
-        _recount(block, where, spec.writer_rules, counts)
+        _recount(block, where, writer, counts)
         _link(result, position, seq, block, verified=False)
         counts.blocks_failed += 1
         return
     counts.blocks_verified += 1
+    if rules is not None:
+        _json_revisions(block, where, counts, writer)
     counts.verified += checked.revisions_verified
     counts.hash_only += checked.revisions_redacted
     counts.deleted += checked.revisions_deleted
     counts.system += checked.revisions_system
-    if spec.writer_rules:
+    if writer and rules is None:
         counts.deleted_recomputed += checked.revisions_deleted
+    elif not writer and not checked.has_transaction_info and checked.sequence_no is not None:
+        result.opaque.append(checked.sequence_no)
+    if checked.revisions_deleted or checked.revisions_redacted:
+        _notable(result, block, checked.sequence_no)
     result.links.append(
         Link(position, checked.sequence_no, checked.block_hash, _previous(block), verified=True)
     )
 
 
 def _previous(block: Any) -> bytes | None:
-    value = block.get("previousBlockHash") if isinstance(block, Mapping) else None
-    if value is None and _seq_of(block) == 0:
+    """The block's previousBlockHash as the chain check uses it: 32 bytes, or (only at
+    sequenceNo 0) empty; ``None`` when it is anything else (the chain check then fails)."""
+    if not isinstance(block, Mapping):
+        return None
+    value = block.get("previousBlockHash")
+    genesis = _seq_of(block) == 0
+    if value is None and genesis and "previousBlockHash" not in block:
         return b""
-    if isinstance(value, bytes | bytearray) and len(value) in (0, HASH_LENGTH):
+    if isinstance(value, bytes | bytearray) and (
+        len(value) == HASH_LENGTH or (genesis and not value)
+    ):
         return bytes(value)
     return None
 

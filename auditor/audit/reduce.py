@@ -24,6 +24,7 @@ from proofs import ProofError, fold
 from proofs.errors import b64
 
 MAX_ISSUES = 1000
+MAX_LISTED = 5000  # opaque blocks and redacted/deleted revisions named in the report
 
 
 def _order(issue: Issue) -> tuple[int, int]:
@@ -31,8 +32,15 @@ def _order(issue: Issue) -> tuple[int, int]:
 
 
 class Reducer:
-    def __init__(self, strand_id: str, base: Verified | None) -> None:
+    def __init__(
+        self, strand_id: str, base: Verified | None, ledger_name: str | None = None
+    ) -> None:
         self.strand_id = strand_id
+        self.ledger_name = ledger_name
+        self.opaque: list[int] = []  # QLDB rules: blocks without transactionInfo (first ones)
+        self.opaque_total = 0
+        self.notable: list[dict[str, Any]] = []  # redacted and deleted revisions (first ones)
+        self.notable_total = 0
         self.base = base
         self.base_tip = base.tip if base is not None else -1
         self.old = {(f.first, f.last): f for f in base.objects} if base is not None else {}
@@ -78,11 +86,26 @@ class Reducer:
     def add_digests(self, digests: list[DigestInput]) -> None:
         self.digests = digests
         for d in digests:
+            if d.status == "failed" and d.error is not None:
+                self.issue(Issue(FAILED, "digest", str(d.error), locator=d.source))
+                continue
             if d.status != "pending":
                 continue
             if d.error is not None:
                 d.status, d.message = "malformed", str(d.error)
                 self.issue(Issue(MALFORMED, "digest", str(d.error), locator=d.source))
+            elif (
+                d.kind == "checkpoint"
+                and self.ledger_name is not None
+                and d.ledger != self.ledger_name
+            ):
+                d.status = "failed"
+                d.message = (
+                    f"{d.source}: the checkpoint is ledger {d.ledger}'s, the export is ledger "
+                    f"{self.ledger_name}'s"
+                )
+                self._fail("digest-ledger", d.message, d.tip, None, locator=d.source,
+                           expected=self.ledger_name, actual=d.ledger)  # fmt: skip
             elif d.strand_id != self.strand_id:
                 d.status = "failed"
                 d.message = (
@@ -194,6 +217,10 @@ class Reducer:
         self.issues_total += result.issues_total - len(result.issues)
         self.group_counts[("blocks", FAILED)] += result.issues_total - len(result.issues)
         self.counts.add(result.counts)
+        self.opaque_total += len(result.opaque)
+        self.opaque.extend(result.opaque[: max(0, MAX_LISTED - len(self.opaque))])
+        self.notable_total += len(result.notable)
+        self.notable.extend(result.notable[: max(0, MAX_LISTED - len(self.notable))])
         summary["blocks"] = len(result.links)
         first_link = last_link = None
         hashes = hashlib.sha256()
@@ -236,14 +263,15 @@ class Reducer:
                     actual=f"sequenceNo {seq}",
                 )
                 self._break_frontier(expected, "the sequence is broken")
-            elif (
-                self.prev_hash is not None
-                and link.previous is not None
-                and link.previous != self.prev_hash
-            ):
+            elif self.prev_hash is not None and link.previous != self.prev_hash:
+                what = (
+                    "is not the blockHash of"
+                    if link.previous
+                    else "is not a hash: it cannot link to"
+                )
                 self._fail(
-                    "chain", f"{spec.key}: block {seq}: previousBlockHash is not the blockHash of "
-                    f"block {self.prev_seq}", seq, spec.key,
+                    "chain", f"{spec.key}: block {seq}: previousBlockHash {what} block "
+                    f"{self.prev_seq}", seq, spec.key,
                     expected=b64(self.prev_hash), actual=b64(link.previous),
                 )  # fmt: skip
             if (
@@ -403,7 +431,8 @@ class Reducer:
                          None if d.computed is None else b64e(d.computed)]
                         for d in self.digests if d.status != "pending"],
             "mapSeconds": self.map_seconds, "rechecked": self.rechecked_old_blocks,
-            "nextIndex": self.next_index,
+            "nextIndex": self.next_index, "opaque": self.opaque, "opaqueTotal": self.opaque_total,
+            "notable": self.notable, "notableTotal": self.notable_total,
         }  # fmt: skip
 
     def restore(self, value: dict[str, Any]) -> None:
@@ -430,6 +459,10 @@ class Reducer:
         self.map_seconds = float(value["mapSeconds"])
         self.rechecked_old_blocks = int(value["rechecked"])
         self.next_index = int(value["nextIndex"])
+        self.opaque = [int(n) for n in value["opaque"]]
+        self.opaque_total = int(value["opaqueTotal"])
+        self.notable = [dict(n) for n in value["notable"]]
+        self.notable_total = int(value["notableTotal"])
         done = {(s, k, t): (st, m, c) for s, k, t, st, m, c in value["digests"]}
         for d in self.digests:
             if (d.source, d.kind, d.tip) in done and d.status == "pending":

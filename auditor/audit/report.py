@@ -1,9 +1,11 @@
 """The export audit's report: one model, rendered as human lines, JSON, JUnit XML and HTML.
 
-Statuses and exit codes are those of auditor/report.py: ``verified`` 0, ``failed`` 1 (a check
-failed: tampering or a mismatch), ``malformed`` 2 (something could not be read), ``unattested``
-3 (everything is consistent, but no trusted digest covers the export's last block); the worst
-wins in the order 1 > 2 > 3 > 0.
+The verdict is the one model of every verify command (auditor/verdict.py): ``verified`` 0 only
+when every claim is proven (every block recomputes, the chain links from the first block to
+the last, every block's contents are checkable or accepted by you, and a digest you trust is
+the Merkle root at the last block), ``refuted`` 1 (tampering or a mismatch, a trusted key's
+missing or bad signature), ``malformed`` 2 (something could not be read), ``not-proven`` 3
+(consistent, but some claim is not proven — each one is named).
 
 The JSON report (``"format": "qldb-audit-export-report", "version": 1``) names every check
 with its scope and status, the counts (blocks; revisions verified / hash-only / deleted /
@@ -22,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from auditor.audit.model import FAILED, MALFORMED, Counts, Issue
-from auditor.report import EXIT_CODES
+from auditor.verdict import Verdict, VerdictBuilder
+from proofs import MalformedError
 from proofs.errors import b64
 
 if TYPE_CHECKING:
@@ -32,7 +35,8 @@ if TYPE_CHECKING:
     from auditor.audit.state import Verified
 
 REPORT_FORMAT = "qldb-audit-export-report"
-REPORT_VERSION = 1
+REPORT_VERSION = 2
+MAX_SEQS_SHOWN = 20
 
 # (name, what it checks, the issue checks that belong to it)
 CHECKS: list[tuple[str, str, frozenset[str]]] = [
@@ -82,37 +86,41 @@ class AuditReport:
     notes: list[str]
     state: dict[str, Any] | None
     timing: dict[str, Any]
+    verdict: Verdict = field(default_factory=lambda: Verdict("", "export"))
+    opaque: dict[str, Any] = field(default_factory=dict)
+    notable: dict[str, Any] = field(default_factory=dict)
     state_note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.status]
+        return self.verdict.exit_code
 
     # -- building ----------------------------------------------------------------------------
     @classmethod
     def build(
         cls, *, export: Export, reducer: Reducer, digests: list[DigestInput], options_mode: str,
         started_at: str, seconds: float, base: Verified | None, resumed_from: int,
-        notes: list[str], state_path: str | None,
+        notes: list[str], state_path: str | None, accept_opaque: Any = None,
+        accept_deleted: bool = False, state_authenticated: bool = False,
     ) -> AuditReport:  # fmt: skip
         counts = reducer.counts
         last = reducer.last_seq
-        attested = any(
-            d.trusted and d.status == "verified" and d.covers is not None and last is not None
+        anchors = [
+            d for d in digests
+            if d.trusted and d.status == "verified" and d.covers is not None and last is not None
             and d.covers >= last
-            for d in digests
+        ]  # fmt: skip
+        state_anchor = (
+            not anchors and state_authenticated and base is not None and base.attested
+            and last == base.tip
         )  # fmt: skip
-        if not attested and base is not None and base.attested and last == base.tip:
-            attested = True
-            notes.append("no new blocks since the state's attested tip")
-        kinds = Counter(i.kind for i in reducer.issues)
-        failed = reducer.first_failed is not None or kinds[FAILED] > 0
-        malformed = reducer.first_malformed is not None or kinds[MALFORMED] > 0
-        status = (
-            "failed" if failed else "malformed" if malformed
-            else "verified" if attested else "unattested"
+        attested = bool(anchors) or state_anchor
+        verdict = _verdict(
+            export, reducer, digests, anchors, base, accept_opaque, accept_deleted,
+            state_anchor,
         )  # fmt: skip
+        status = verdict.status
         first_break = reducer.first_failed or reducer.first_malformed
         check_counts = reducer.group_counts
         fmt = export.output_format
@@ -192,7 +200,9 @@ class AuditReport:
             issues_total=reducer.issues_total, check_counts=dict(check_counts),
             digests=digests, digest=digest, attested=attested, checks=checks,
             not_checked=not_checked, objects=reducer.objects,
-            notes=[*export.notes, *notes], state=state, timing=timing,
+            notes=[*export.notes, *notes], state=state, timing=timing, verdict=verdict,
+            opaque={"total": reducer.opaque_total, "blocks": reducer.opaque},
+            notable={"total": reducer.notable_total, "revisions": reducer.notable},
         )  # fmt: skip
 
     # -- JSON --------------------------------------------------------------------------------
@@ -207,6 +217,7 @@ class AuditReport:
             "source": self.source,
             "status": self.status,
             "exit_code": self.exit_code,
+            "verdict": self.verdict.to_json(),
             "export": self.export,
             "checks": self.checks,
             "counts": self.counts.to_json(),
@@ -216,6 +227,8 @@ class AuditReport:
             "digests": [d.to_json() for d in self.digests],
             "digest": self.digest,
             "not_checked": self.not_checked,
+            "opaque_blocks": self.opaque,
+            "redacted_and_deleted": self.notable,
             "objects": self.objects,
             "notes": self.notes,
             "state": state,
@@ -227,6 +240,8 @@ class AuditReport:
 
     # -- human -------------------------------------------------------------------------------
     def headline(self) -> str:
+        from auditor.render import HEADLINES
+
         e, c = self.export, self.counts
         what = (
             f"export {e['exportId']} (strand {e['strandId']}, {e['outputFormat']}, {e['rules']}"
@@ -236,21 +251,25 @@ class AuditReport:
             what += f" {e['firstBlock'] if e['firstBlock'] is not None else '?'}-{e['lastBlock']}"
         what += (f", {c.revisions} revisions ({c.verified} verified, {c.hash_only} hash-only,"
                  f" {c.deleted} deleted, {c.system} system, {c.failed} failed)")  # fmt: skip
+        label = HEADLINES[self.status][0]
         if self.status == "verified":
             by = ", ".join(self.digest["attestedBy"])
             digest = f"digest {self.digest['digest']}" if self.digest["digest"] else "block"
-            return f"OK: {self.source}: {what}; {digest} attested by {by}"
-        if self.status == "unattested":
-            return (f"UNATTESTED: {self.source}: {what}; consistent, but no trusted digest covers"
-                    f" block {e['lastBlock']}")  # fmt: skip
-        label = "FAIL" if self.status == "failed" else "ERROR"
-        assert self.first_break is not None
+            return f"OK: {self.source}: {what}; {digest} attested by {by} (exit 0)"
+        if self.status == "not-proven":
+            return (f"{label}: {self.source}: {what}; consistent, but not everything is proven"
+                    " (exit 3)")  # fmt: skip
         brk = self.first_break
-        where = f" at block {brk.seq}" if brk.seq is not None else ""
-        return f"{label}: {self.source}: {what}; first break{where}: {brk.check}"
+        where = f" at block {brk.seq}" if brk is not None and brk.seq is not None else ""
+        check = brk.check if brk is not None else "digest"
+        return (
+            f"{label}: {self.source}: {what}; first break{where}: {check} (exit {self.exit_code})"
+        )
 
     def lines(self, verbose: int) -> list[str]:
         out = [self.headline()]
+        out += [f"  proven:      {c.text}" for c in self.verdict.claims if c.status == "proven"]
+        out += [f"  not proven:  {c.text}" for c in self.verdict.claims if c.status == "not-proven"]
         shown = self.issues if verbose else self.issues[:20]
         out += ["  " + i.line() for i in shown]
         if len(shown) < self.issues_total:
@@ -305,9 +324,10 @@ class AuditReport:
                 ET.SubElement(case, "skipped", message=d.message)
         cases += 1
         case = ET.SubElement(suite, "testcase", classname=klass, name="attestation")
-        if self.status == "unattested":
+        if self.status == "not-proven":
             failures += 1
-            ET.SubElement(case, "failure", message="no trusted digest covers the last block")
+            unproven = [c.text for c in self.verdict.claims if c.status == "not-proven"]
+            ET.SubElement(case, "failure", message="not proven: " + "; ".join(unproven))
         suite.set("tests", str(cases))
         suite.set("failures", str(failures))
         suite.set("errors", str(errors))
@@ -319,8 +339,8 @@ class AuditReport:
     # -- HTML --------------------------------------------------------------------------------
     def html(self) -> str:
         esc = html.escape
-        colour = {"verified": "#1a7f37", "failed": "#cf222e", "malformed": "#bc4c00",
-                  "unattested": "#9a6700"}[self.status]  # fmt: skip
+        colour = {"verified": "#1a7f37", "refuted": "#cf222e", "malformed": "#bc4c00",
+                  "not-proven": "#9a6700"}[self.status]  # fmt: skip
         e, c = self.export, self.counts
         rows = [
             ("Source", self.source), ("Export", e["exportId"]), ("Ledger", e["ledgerName"] or "-"),
@@ -345,7 +365,8 @@ class AuditReport:
             "padding:.3em .6em;text-align:left;vertical-align:top}th{background:#f6f8fa}"
             "code{font-family:ui-monospace,monospace;word-break:break-all}"
             f".banner{{padding:1em;color:#fff;background:{colour};font-size:1.2em}}"
-            ".failed{color:#cf222e}.malformed{color:#bc4c00}.passed,.verified{color:#1a7f37}"
+            ".failed,.refuted{color:#cf222e}.malformed{color:#bc4c00}"
+            ".passed,.verified,.proven{color:#1a7f37}.not-proven{color:#9a6700}"
             "</style></head><body>",
             "<h1>QLDB export audit</h1>",
             f'<p class="banner">{esc(self.status.upper())} (exit {self.exit_code}): '
@@ -366,6 +387,13 @@ class AuditReport:
                 f"<tr><th>Actual</th><td><code>{esc(b.actual or '-')}</code></td></tr>",
                 "</table>",
             ]
+        parts.append("<h2>Claims</h2><table><tr><th>Claim</th><th>Status</th></tr>")
+        for claim in self.verdict.claims:
+            parts.append(
+                f'<tr><td>{esc(claim.text)}</td><td class="{esc(str(claim.status))}">'
+                f"{esc(str(claim.status))}</td></tr>"
+            )
+        parts.append("</table>")
         parts.append(f"<h2>Failures and errors ({self.issues_total})</h2>")
         if self.issues:
             parts.append("<table><tr><th>Kind</th><th>Block</th><th>Check</th><th>Problem</th>"
@@ -425,6 +453,127 @@ class AuditReport:
         parts.append(f"<p><small>{REPORT_FORMAT} version {REPORT_VERSION}</small></p>")
         parts.append("</body></html>")
         return "\n".join(parts) + "\n"
+
+
+def _seqs(seqs: list[int], total: int) -> str:
+    shown = ", ".join(map(str, seqs[:MAX_SEQS_SHOWN]))
+    return shown + (f" … ({total} in all)" if total > MAX_SEQS_SHOWN else "")
+
+
+def _verdict(
+    export: Export, reducer: Reducer, digests: list[DigestInput], anchors: list[DigestInput],
+    base: Verified | None, accept_opaque: Any, accept_deleted: bool, state_anchor: bool,
+) -> Verdict:  # fmt: skip
+    """The export's claims: every block recomputes, the chain links, the contents are checkable,
+    and a digest you trust is the root at the last block (see the module docstring)."""
+    v = VerdictBuilder(export.source.url, "export")
+    c, last, first = reducer.counts, reducer.last_seq, reducer.first_seq
+    v.fact("export", export.export_id)
+    v.fact("ledger", f"{export.ledger_name} (stated by the started manifest)")
+    v.fact("strand", export.strand_id)
+    v.fact("rules", export.rules_reason)
+    if last is not None:
+        v.fact("blocks", f"{first}-{last}")
+    failed = [i for i in reducer.issues if i.kind == FAILED]
+    seen: set[str] = set()
+    for issue in failed:
+        if group_of(issue.check) in seen:
+            continue
+        seen.add(group_of(issue.check))
+        from proofs import VerificationError
+
+        v.refuted(VerificationError(issue.check, issue.locator or "", issue.message,
+                                    issue.expected, issue.actual))  # fmt: skip
+    malformed = reducer.first_malformed
+    if failed or malformed is not None or last is None:
+        error = None
+        if malformed is not None:
+            error = MalformedError(malformed.check, malformed.locator or "", malformed.message)
+        elif last is None:
+            error = MalformedError("no-blocks", export.source.url, "no block could be read")
+        return v.build(error)
+    read = c.blocks + c.blocks_skipped
+    v.proven(
+        "blocks", export.source.url,
+        f"every block's hashes recompute ({read} blocks, {c.revisions} revisions"
+        + (f"; {c.blocks_skipped} unchanged since a run your --state-key authenticates"
+           if c.blocks_skipped else "") + ")",
+    )  # fmt: skip
+    v.proven(
+        "chain", export.source.url,
+        f"blocks {first}-{last} are contiguous and each previousBlockHash is the blockHash of the"
+        " block before it; the manifest lists exactly the objects read",
+    )  # fmt: skip
+    opaque = [n for n in reducer.opaque if accept_opaque is None or n not in accept_opaque]
+    accepted = len(reducer.opaque) - len(opaque)
+    if reducer.opaque_total > len(reducer.opaque) and (
+        accept_opaque is None or not accept_opaque.all
+    ):
+        opaque.append(-1)  # more than listed: some may not be accepted
+    if opaque:
+        v.not_proven(
+            "opaque-blocks", export.source.url,
+            f"{reducer.opaque_total} block(s) carry no transactionInfo (blocks "
+            f"{_seqs(reducer.opaque, reducer.opaque_total)}): QLDB's hashes cannot tell a system "
+            "block from one whose transaction was removed (accept them with "
+            "--accept-opaque-blocks)",
+        )  # fmt: skip
+    elif accepted:
+        v.note(f"{accepted} block(s) without transactionInfo accepted (--accept-opaque-blocks)")
+    deleted = c.deleted - c.deleted_recomputed
+    if deleted and not accept_deleted:
+        v.not_proven(
+            "deleted-revisions", export.source.url,
+            f"{deleted} deleted revision(s) (metadata, no data and no dataHash): QLDB's hash rule "
+            "for them is not known, so their metadata is not proven (accept them with "
+            "--accept-deleted)",
+        )  # fmt: skip
+    elif deleted:
+        v.note(f"{deleted} deleted revision(s) accepted unrecomputed (--accept-deleted)")
+    if c.unproven:
+        v.not_proven(
+            "json-types", export.source.url,
+            f"{c.unproven} revision(s) do not recompute from JSON: JSON cannot carry every Ion "
+            "type back (symbols, timestamps, blobs, floats inside data), so their content is not"
+            " proven either way (export in Ion binary to prove it)",
+        )  # fmt: skip
+    if anchors:
+        d = anchors[0]
+        v.proven(
+            "anchor", d.source,
+            f"{d.anchor or d.source}: equals the digest of blocks 0..{d.covers}"
+            if d.kind != "proofs-json" else
+            f"{d.anchor or d.source}: the hash of block {d.covers} folds to it",
+            anchor=d.anchor or d.source,
+        )  # fmt: skip
+        if d.kind == "proofs-json" and first not in (0, None):
+            v.not_proven(
+                "positions", export.source.url,
+                f"the export starts at block {first}: the chain ties its blocks to the attested"
+                " last block, but QLDB's hashes do not prove their sequence numbers",
+            )  # fmt: skip
+    elif state_anchor and base is not None:
+        v.proven(
+            "anchor", export.source.url,
+            f"no block was added since the run of {base.time}, whose state your --state-key "
+            f"authenticates and which a digest you trusted attested at tip {base.tip}",
+            anchor=f"the state file authenticated by your --state-key ({base.time})",
+        )  # fmt: skip
+    else:
+        trusted = [d for d in digests if d.trusted and d.status == "verified"]
+        if trusted:
+            tips = ", ".join(str(d.covers) for d in trusted)
+            text = (f"the digest(s) you trust cover blocks up to {tips}, not the last block "
+                    f"{last}")  # fmt: skip
+        else:
+            text = (
+                f"no digest you trust covers the last block {last} (supply --digest with a "
+                "GetDigest or proofs.json you trust, or --trust-key for the ledger's checkpoint)"
+            )
+        if reducer.frontier_note:
+            text += f"; {reducer.frontier_note}"
+        v.not_proven("anchor", export.source.url, text)
+    return v.build()
 
 
 def _not_checked(

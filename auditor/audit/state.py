@@ -19,20 +19,31 @@ step's state. A later run on the same export resumes there; on another export it
 
 Writes are atomic (temporary file, fsync, rename). A failed run (exit 1 or 2) never advances
 ``verified``.
+
+The state is not a trust anchor: a nightly run still needs a trusted digest for its new tip, and
+the state file itself is authenticated only with ``--state-key`` (an HMAC-SHA256 key you keep
+where the export's writer cannot reach it). With the key, the file carries a MAC over
+everything else in it: an edited state is refuted (exit 1), a state without a MAC is refused
+(exit 2). Without the key, the state is used only as far as it can be checked: old objects are
+read and verified again (nothing is skipped on its word), and the digest it holds must still
+lead, through the new blocks, to the trusted digest of the new tip.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import os
+import secrets
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.audit.frontier import Frontier
-from proofs import MalformedError, check_hash
+from proofs import MalformedError, VerificationError, check_hash
 
 STATE_FORMAT = "qldb-audit-state"
 STATE_VERSION = 1
@@ -150,17 +161,56 @@ class Verified:
         )  # fmt: skip
 
 
+MIN_KEY_BYTES = 32
+
+
+def load_state_key(path: str) -> bytes:
+    """The HMAC key in ``path`` (base64, at least 32 bytes); a missing file is created with a
+    new random key (mode 0600). Raises :class:`MalformedError` naming the file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise MalformedError("unreadable", path, f"cannot create ({e.strerror})") from e
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(base64.b64encode(secrets.token_bytes(MIN_KEY_BYTES)).decode() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    try:
+        with open(path, "rb") as f:
+            text = f.read(4096).decode("ascii").strip()
+        key = base64.b64decode(text, validate=True)
+    except OSError as e:
+        raise MalformedError("unreadable", path, f"cannot read ({e.strerror})") from e
+    except (UnicodeDecodeError, binascii.Error, ValueError) as e:
+        raise MalformedError("state-key", path, "not a base64 state key") from e
+    if len(key) < MIN_KEY_BYTES:
+        raise MalformedError("state-key", path, f"a state key has at least {MIN_KEY_BYTES} bytes")
+    return key
+
+
+def _mac(key: bytes, doc: dict[str, Any]) -> str:
+    body = {k: v for k, v in doc.items() if k != "mac"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
 @dataclass(slots=True)
 class State:
     path: str
     verified: Verified | None = None
     progress: dict[str, Any] | None = None
+    key: bytes | None = None  # --state-key: the file is authenticated with it
+    authenticated: bool = False  # loaded with a key and its MAC verified (or new)
 
     @classmethod
-    def load(cls, path: str) -> State:
-        """A missing file is an empty state; anything unusable raises :class:`MalformedError`."""
+    def load(cls, path: str, key: bytes | None = None) -> State:
+        """A missing file is an empty state; anything unusable raises :class:`MalformedError`;
+        with ``key``, a MAC that does not verify raises :class:`VerificationError`."""
         if not os.path.exists(path):
-            return cls(path)
+            return cls(path, key=key, authenticated=key is not None)
         try:
             with open(path, "rb") as f:
                 data = f.read(MAX_STATE_BYTES + 1)
@@ -176,12 +226,28 @@ class State:
             raise MalformedError("state", f"{path}: format", f"expected {STATE_FORMAT!r}")
         if doc.get("version") != STATE_VERSION:
             raise MalformedError("version", f"{path}: version", f"only {STATE_VERSION} is known")
+        if key is not None:
+            mac = doc.get("mac")
+            if not isinstance(mac, str):
+                raise MalformedError(
+                    "state-mac", f"{path}: mac",
+                    "the state carries no MAC: it was not written with this --state-key (start "
+                    "a new state file)",
+                )  # fmt: skip
+            if not hmac.compare_digest(mac, _mac(key, doc)):
+                raise VerificationError(
+                    "state-mac", f"{path}: mac",
+                    "does not verify with your --state-key: the state file was edited",
+                    expected="the MAC of the file's contents", actual=mac[:16],
+                )  # fmt: skip
         verified = doc.get("verified")
         progress = doc.get("progress")
         return cls(
             path,
             None if verified is None else Verified.from_json(verified, f"{path}: verified"),
             progress if isinstance(progress, dict) else None,
+            key=key,
+            authenticated=key is not None,
         )
 
     def save(self) -> None:
@@ -191,6 +257,8 @@ class State:
             "verified": None if self.verified is None else self.verified.to_json(),
             "progress": self.progress,
         }
+        if self.key is not None:
+            doc["mac"] = _mac(self.key, doc)
         directory = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(directory, exist_ok=True)
         fd, temporary = tempfile.mkstemp(prefix=".state-", dir=directory)

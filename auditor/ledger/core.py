@@ -281,6 +281,11 @@ class Ledger:
         block (sequenceNo 0). Raises :class:`LedgerError` if either file exists."""
         if not name or len(name) > 32 or not all(c.isalnum() or c in "-_" for c in name):
             raise LedgerError("name", f"ledger name {name!r}: 1-32 letters, digits, - or _")
+        if signer is not None and signer.name != name:
+            raise LedgerError(
+                "key-name", f"the signing key is named {signer.name!r}: a ledger's checkpoints are"
+                f" signed by a key named after the ledger ({name!r})",
+            )  # fmt: skip
         key_path = path + ".key"
         for existing in (path, key_path):
             if os.path.exists(existing):

@@ -33,8 +33,6 @@ from starlette.routing import Route
 from auditor import bundle, formats, jsonout
 from auditor.export import ExportError, export
 from auditor.ledger import Ledger, LedgerError, NotFoundError
-from auditor.report import ItemReport
-from auditor.report import to_json as report_json
 from auditor.server.access import RateLimiter
 from auditor.server.config import Party, ServerConfig, hash_key
 from auditor.server.outbox import Outbox
@@ -60,6 +58,8 @@ from auditor.server.service import (
     summary_json,
     value_of,
 )
+from auditor.verdict import VerdictBuilder
+from auditor.verdict import to_json as report_json
 from proofs import MalformedError, ProofError, VerificationError
 
 log = logging.getLogger("qldb_audit.server")
@@ -528,7 +528,7 @@ class Server:
         body, value = await self._sample_json(request, self._verify_receipt)
 
         def check() -> None:
-            item = ItemReport(file="receipt", kind="kvs-ledger-metadata")
+            item = VerdictBuilder("receipt", "kvs-ledger-metadata")
             receipt = formats.parse(body, "receipt")[0]
             if not isinstance(receipt, formats.Receipt):  # pragma: no cover - schema forbids
                 raise MalformedError("not-a-receipt", "receipt", "not a LedgerMetadata receipt")
@@ -545,6 +545,12 @@ class Server:
                         expected=expected,
                         actual=str(value[field]),
                     )
+            verdict = item.build()
+            if not verdict:  # fail closed: anything short of verified is not "valid"
+                unproven = [c.text for c in verdict.claims if c.status != "proven"]
+                raise VerificationError(
+                    "not-proven", "receipt", "; ".join(unproven) or "not proven", None, None
+                )
 
         try:
             await self._read(check)

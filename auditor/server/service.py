@@ -30,13 +30,14 @@ from auditor import formats, verify
 from auditor.bundle import receipt_bundle_for as bundle_for_revision
 from auditor.formats import BlockAddress, Digest
 from auditor.ledger import ConflictError, Ledger, LedgerError, NotFoundError, Revision
-from auditor.report import ItemReport
 from auditor.server import access
 from auditor.server.access import KEY_FIELD, ForbiddenError
 from auditor.server.config import Party, ServerConfig, TablePolicy
 from auditor.server.outbox import Outbox
 from auditor.server.schemas import Problem, SchemaViolationError, Validator
-from proofs import Check, MalformedError, ProofError, VerificationError
+from auditor.verdict import Verdict, VerdictBuilder
+from auditor.verify import Policy, TrustedDigest
+from proofs import MalformedError, VerificationError
 from proofs.note import parse_vkey
 
 MAX_DEPTH = 64
@@ -651,13 +652,14 @@ class Service:
                 actual=document_id,
             ) from e
 
-    def check_receipt(self, item: ItemReport, receipt: formats.Receipt, where: str) -> Revision:
+    def check_receipt(self, v: VerdictBuilder, receipt: formats.Receipt, where: str) -> Revision:
         """Offline proof check with our engine, the digest attested by this ledger, and the
         receipt bound to the revision this ledger stores. Raises ProofError."""
         if receipt.digest is None:
             raise MalformedError("missing-digest", where, "has no LedgerDigest")
-        trusted = self.attest(receipt.digest, f"{where}: LedgerDigest")
-        verify.check_receipt(item, receipt, where, trusted, None, "")
+        ours = self.attest(receipt.digest, f"{where}: LedgerDigest")
+        anchor = TrustedDigest(ours, "this ledger", "", f"this ledger's digest at tip {ours.tip}")
+        verify.check_receipt(v, receipt, where, Policy(digest=anchor))
         stored = self.stored_revision(receipt.block_address, receipt.document_id, where)
         if stored.hash != receipt.revision_hash:
             raise VerificationError(
@@ -667,58 +669,41 @@ class Service:
                 expected=stored.hash,
                 actual=receipt.revision_hash,
             )
-        item.add(
-            Check(
-                "ledger-revision",
-                f"{where}: RevisionHash",
-                stored.hash,
-                receipt.revision_hash,
-                f"{stored.table}/{stored.key} v{stored.version}",
-            )
-        )
+        v.proven(
+            "ledger-revision", f"{where}: RevisionHash",
+            f"this ledger stores the revision ({stored.table}/{stored.key} v{stored.version})",
+            expected=stored.hash, actual=receipt.revision_hash,
+        )  # fmt: skip
         return stored
 
-    def verify_report(self, kind: str, body: bytes) -> list[ItemReport]:
+    def verify_report(self, kind: str, body: bytes) -> list[Verdict]:
         """The /v1/verify routes: parse the artefact(s) and check each (one engine)."""
-        where = "request body"
-        try:
-            artefacts = formats.parse(body, where)
-        except ProofError as e:
-            return [ItemReport(file=where, kind=kind, error=e)]
-        items = []
-        for i, artefact in enumerate(artefacts):
-            name = where if len(artefacts) == 1 else f"{where}#{i + 1}"
-            item = ItemReport(file=name, kind=getattr(artefact, "kind", kind))
-            try:
-                self._verify_one(kind, item, artefact, name)
-            except ProofError as e:
-                item.error = e
-            items.append(item)
-        return items
+        policy = Policy(log_keys=(self.vkey,))
+        return verify.check_bytes(body, "request body", kind, policy, self._verify_one(kind))
 
-    def _verify_one(self, kind: str, item: ItemReport, artefact: Any, where: str) -> None:
-        if kind == "revision":
-            verify.check_revision(item, artefact, where, None)
-        elif kind == "receipt":
-            if isinstance(artefact, formats.Receipt):
-                self.check_receipt(item, artefact, where)
-            elif isinstance(artefact, formats.Bundle):
-                self.check_receipt(item, artefact.ledger_metadata, where)
-            else:  # a GetRevision output with its proof: no digest in it, fold to ours
-                revision = getattr(artefact, "revision", None)
-                address = _address(revision)
-                trusted = None
+    def _verify_one(self, kind: str) -> verify.Checker:
+        def check(v: VerdictBuilder, artefact: Any, where: str, policy: Policy) -> None:
+            if kind == "receipt" and isinstance(artefact, formats.Receipt):
+                self.check_receipt(v, artefact, where)
+            elif kind == "receipt" and isinstance(artefact, formats.RevisionInput):
+                address = _address(artefact.revision)
+                anchor = None
                 if address is not None and address.strand_id == self.ledger.strand_id:
                     signed = self.ledger.digest()
-                    trusted = Digest(signed.digest, BlockAddress(signed.strand_id, signed.tip))
-                verify.check_receipt(item, artefact, where, trusted, None, "")
-        elif kind == "bundle":
-            verify.check_bundle(item, artefact, where, [self.vkey], 1)
-            assert isinstance(artefact, formats.Bundle)
-            self.attest(artefact.digest, f"{where}: digest")
-            item.add(Check("digest-attested", f"{where}: digest", detail="this ledger's digest"))
-        else:  # consistency
-            verify.check_consistency(item, artefact, where, [self.vkey], 1)
+                    ours = Digest(signed.digest, BlockAddress(signed.strand_id, signed.tip))
+                    anchor = TrustedDigest(
+                        ours, "this ledger", "", f"this ledger's digest at tip {ours.tip}"
+                    )
+                verify.check_receipt(v, artefact, where, Policy(digest=anchor))
+            elif kind == "bundle":
+                verify.check_bundle(v, artefact, where, policy)
+                assert isinstance(artefact, formats.Bundle)
+                self.attest(artefact.digest, f"{where}: digest")
+                v.proven("digest-attested", f"{where}: digest", "the digest is this ledger's")
+            else:
+                verify.CHECKERS[kind](v, artefact, where, policy)
+
+        return check
 
 
 def _status_changes(policy: TablePolicy, current: Any, new: Any) -> bool:

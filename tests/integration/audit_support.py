@@ -28,7 +28,7 @@ from auditor.ledger import Ledger
 from auditor.ledger.keys import SignerKey
 
 FORMATS = ["ion_text", "ion_binary", "json"]
-SEED_KEY = SignerKey("auditco", bytes(range(32)))
+SEED_KEY = SignerKey("audited", bytes(range(32)))
 
 
 def clock(start: datetime = datetime(2024, 5, 1, tzinfo=UTC)) -> Callable[[], datetime]:

@@ -83,6 +83,12 @@ def test_bit_flips_never_pass_and_name_the_block(ledger: Ledger, tmp_path: Path,
     unreadable = 0
     for bit in sorted(bits):
         result = verify_object(flipped(data, bit), spec)
+        if fmt == "json" and not result.issues:
+            # JSON cannot carry every Ion type back, so a revision that does not recompute
+            # from JSON is "not proven", never "tampered": the flip still does not pass
+            c = result.counts
+            assert c.unproven or c.deleted > c.deleted_recomputed, f"bit {bit}: the flip passed"
+            continue
         assert result.issues, f"bit {bit}: the flip passed"
         failed = [i for i in result.issues if i.kind == FAILED]
         if failed:
@@ -165,13 +171,13 @@ def test_json_rules_refuse_equivalent_texts(ledger: Ledger, tmp_path: Path) -> N
     if loose != last:
         result = verify_object(other.encode(), spec)
         assert [(i.kind, i.check) for i in result.issues][:1] == [(FAILED, "not-base64")]
-    lenient = replace(spec, writer_rules=False)
+    lenient = replace(spec, writer_from=None)
     assert verify_object(data, lenient).issues == []
 
 
 def test_qldb_rules_keep_malformed_blocks_malformed(ledger: Ledger, tmp_path: Path) -> None:
     data, spec = middle_object(ledger, tmp_path, "ion_text")
-    qldb = replace(spec, writer_rules=False)
+    qldb = replace(spec, writer_from=None)
     lines = data.split(b"\n")
     lines[0] = lines[0].replace(b"entriesHashList", b"entriesHashLisX", 1)
     result = verify_object(b"\n".join(lines), qldb)

@@ -151,7 +151,7 @@ def test_each_check_fails_on_its_own_field(mutate: Any, reason: str) -> None:
         (lambda b: b.update(entriesHashList=h(1)), "not-a-list"),
         (lambda b: b["revisions"][0].pop("hash"), "missing-field"),
         (lambda b: b.update(revisions={"a": 1}), "not-a-list"),
-        (lambda b: b.update(blockAddress={"strandId": 1, "sequenceNo": 2}), "block-address"),
+        (lambda b: b.update(blockAddress={"strandId": 1, "sequenceNo": 2}), "not-a-strand-id"),
         (lambda b: b["revisions"][0].update(dataHash=h(1)), "data-and-datahash"),
     ],
 )

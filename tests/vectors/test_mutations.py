@@ -28,7 +28,8 @@ from amazon.ion.symbols import SymbolToken
 import proofs
 from auditor import formats, verify
 from auditor.formats import BlockAddress, BlockInput, Digest, Receipt, RevisionInput
-from auditor.report import ItemReport
+from auditor.verdict import Verdict, VerdictBuilder
+from auditor.verify import Policy, trusted_digest
 from proofs import MalformedError, ProofError, VerificationError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,14 +111,18 @@ def _expect_rejected(
     assert not wrong, f"expected {error.__name__}, got: {wrong[:5]}"
 
 
-def _status(check: Callable[[ItemReport], None]) -> ItemReport:
-    """Run an ``auditor.verify.check_*`` function the way the batch driver does."""
-    item = ItemReport(file="mutant")
+def _status(check: Callable[[VerdictBuilder], None]) -> Verdict:
+    """Run an ``auditor.verify.check_*`` function the way ``verify.check_bytes`` does."""
+    v = VerdictBuilder("mutant", "mutant")
     try:
-        check(item)
+        check(v)
     except ProofError as e:
-        item.error = e
-    return item
+        return v.build(e)
+    return v.build()
+
+
+def _policy(trusted: Digest | None) -> Policy:
+    return Policy(digest=None if trusted is None else trusted_digest(trusted, "digest.json"))
 
 
 # -- proofs: every positive receipt, GetRevision and GetBlock -----------------------------------
@@ -337,26 +342,37 @@ def test_proof_mutants_fail_through_the_auditor(case: ProofCase) -> None:
     """The orchestration layer turns each proof mutant into status "failed" (exit code 1)."""
     artefact = case.artefact
 
-    def run(proof: tuple[bytes, ...] | None, trusted: Digest | None) -> ItemReport:
+    def run(proof: tuple[bytes, ...] | None, trusted: Digest | None) -> Verdict:
         where = f"{case.id}.json"
+        policy = _policy(trusted)
         if isinstance(artefact, Receipt):
             receipt = artefact if proof is None else replace(artefact, proof=proof)
-            return _status(lambda i: verify.check_receipt(i, receipt, where, trusted, None, ""))
+            return _status(lambda i: verify.check_receipt(i, receipt, where, policy))
         if isinstance(artefact, RevisionInput):
             revision = artefact if proof is None else replace(artefact, proof=proof)
-            return _status(lambda i: verify.check_receipt(i, revision, where, trusted, None, ""))
+            return _status(lambda i: verify.check_receipt(i, revision, where, policy))
         block = artefact if proof is None else replace(artefact, proof=proof)
-        return _status(lambda i: verify.check_block(i, block, where, trusted))
+        return _status(lambda i: verify.check_block(i, block, where, policy))
 
     assert run(None, case.trusted).status == "verified"
     assert run(None, case.trusted).exit_code == 0
     outcomes = {label: run(p, case.trusted) for label, p in _all_proof_mutants(case)}
-    not_failed = {label: item.status for label, item in outcomes.items() if item.status != "failed"}
-    assert not not_failed
-    assert all(item.exit_code == 1 for item in outcomes.values())
-    if isinstance(artefact, Receipt):  # checked against its own digest: consistent, unattested
-        assert run(None, None).status == "unattested"
-        assert run(_drop(case.proof)[0][1], None).status == "failed"
+    if isinstance(artefact, Receipt):
+        # the receipt's own digest is at a known tip: any other fold contradicts it
+        not_refuted = {k: v.status for k, v in outcomes.items() if v.status != "refuted"}
+        assert not not_refuted
+        assert all(item.exit_code == 1 for item in outcomes.values())
+        # checked against its own digest only: consistent, but not attested
+        assert run(None, None).status == "not-proven"
+        assert run(_drop(case.proof)[0][1], None).status == "refuted"
+    else:
+        # a GetRevision/GetBlock output does not say which tip its proof is for: a proof that
+        # misses your digest may be a proof to another tip, so it is "not proven", never 0
+        passed = {
+            k: v.status for k, v in outcomes.items() if v.status not in ("refuted", "not-proven")
+        }
+        assert not passed
+        assert all(item.exit_code in (1, 3) for item in outcomes.values())
 
 
 def test_receipt_digest_bit_flip_through_the_auditor() -> None:
@@ -367,14 +383,14 @@ def test_receipt_digest_bit_flip_through_the_auditor() -> None:
             bad = replace(
                 receipt, digest=replace(receipt.digest, digest=_flip(receipt.digest.digest, bit))
             )
-            item = _status(lambda i, r=bad: verify.check_receipt(i, r, "r.json", None, None, ""))
-            assert item.status == "failed", (case.id, bit)
-            # The same flipped digest as the trusted one differs from the receipt's: also failed.
+            item = _status(lambda i, r=bad: verify.check_receipt(i, r, "r.json", Policy()))
+            assert item.status == "refuted", (case.id, bit)
+            # The same flipped digest, trusted, differs from the receipt's at the same tip.
             item = _status(
-                lambda i, r=receipt, d=bad.digest: verify.check_receipt(i, r, "r.json", d, None, "")
+                lambda i, r=receipt, d=bad.digest: verify.check_receipt(i, r, "r.json", _policy(d))
             )
-            assert item.status == "failed", (case.id, bit)
-            assert isinstance(item.error, VerificationError)
+            assert item.status == "refuted", (case.id, bit)
+            assert [c.name for c in item.claims if c.status == "refuted"] == ["digest-mismatch"]
 
 
 # -- blocks: GetBlock output and stream BLOCK_SUMMARY ------------------------------------------
@@ -972,9 +988,9 @@ def test_block_uncovered_fields_are_reported_not_checked(source: Source) -> None
     block["blockTimestamp"] = _timestamp_instant(block["blockTimestamp"])[0]
     proofs.verify_block(block)  # must not raise: nothing covers it
     artefact = BlockInput(source.parse().kind, block)
-    item = _status(lambda i: verify.check_block(i, artefact, "b", None))
-    assert item.status == "verified"
-    assert verify.UNCOVERED_BLOCK_FIELDS in item.notes
+    item = _status(lambda i: verify.check_block(i, artefact, "b", Policy()))
+    assert item.status == "not-proven"  # no digest, and nothing covers blockTimestamp
+    assert verify.NOT_COVERED in item.notes
 
 
 @pytest.mark.parametrize("source", BLOCKS, ids=lambda s: s.id)
@@ -983,10 +999,10 @@ def test_block_hash_flip_fails_through_the_auditor(source: Source) -> None:
         block = _block(source)
         _set(block, path, _flip(bytes(_get(block, path)), 0))
         artefact = BlockInput(source.parse().kind, block)
-        item = _status(lambda i, a=artefact: verify.check_block(i, a, "b", None))
-        assert item.status == "failed", _show(path)
-        failed = item.to_json()["checks"][-1]
-        assert failed["ok"] is False
+        item = _status(lambda i, a=artefact: verify.check_block(i, a, "b", Policy()))
+        assert item.status == "refuted", _show(path)
+        failed = item.to_json()["claims"][-1]
+        assert failed["status"] == "refuted"
         assert failed["expected"] != failed["actual"]
 
 
@@ -1080,7 +1096,6 @@ def test_proof_to_a_tip_behind_the_block_fails() -> None:
     (case,) = [c for c in PROOF_CASES if isinstance(c.artefact, BlockInput)]
     tip = case.trusted.tip
     behind = Digest(case.trusted.digest, BlockAddress(tip.strand_id, tip.sequence_no - 24))
-    item = _status(lambda i: verify.check_block(i, case.artefact, "b", behind))
-    assert item.status == "failed"
-    assert isinstance(item.error, VerificationError)
-    assert item.error.reason == "tip-behind-block"
+    item = _status(lambda i: verify.check_block(i, case.artefact, "b", _policy(behind)))
+    assert item.status == "refuted"
+    assert [c.name for c in item.claims if c.status == "refuted"] == ["tip-behind-block"]
