@@ -26,27 +26,32 @@ REPORT = Path(__file__).resolve().parent.parent / "out" / "demo-audit-report.htm
 
 STEPS: list[tuple[str, list[str], int]] = [
     (
-        "A document revision from the AWS CLI (GetRevision): recompute its hash",
+        "A document revision from the AWS CLI (GetRevision), on its own: its hash recomputes, "
+        "but a hash that matches its own content proves nothing about where it came from",
         ["revision", "getrevision-KmA3-100-tip123.json"],
+        3,
+    ),
+    (
+        "The same revision against a digest the auditor trusts: committed, verified",
+        ["revision", "getrevision-KmA3-100-tip123.json", "--digest",
+         "derived-digest-KmA3-tip123.json"],
         0,
     ),
     (
-        "Its block (GetBlock): revision, revisions root, transactionInfo, entries and block hash",
-        ["block", "getblock-KmA3-100-tip123.json"],
+        "Its block (GetBlock) against that digest: revisions root, transactionInfo, entries and "
+        "block hash, and its proof (its position is reported as not proven: QLDB's hashes do not "
+        "cover it)",
+        ["block", "getblock-KmA3-100-tip123.json", "--digest", "derived-digest-KmA3-tip123.json"],
         0,
     ),
     (
-        "The invoice revision from the REST sample's history (JSON, types restored)",
-        ["revision", "revision-G3Oi-v0.json"],
-        0,
-    ),
-    (
-        "Its receipt (KVS LedgerMetadata) against its own embedded digest: consistent, unattested",
+        "Its receipt (KVS LedgerMetadata) against its own embedded digest: consistent, not proven",
         ["receipt", "receipt-1HqU-19-tip35.json"],
         3,
     ),
     (
-        "The same receipt, bound to the revision, against a digest the auditor trusts",
+        "The same receipt, bound to the invoice revision from the REST sample's history, against"
+        " a digest the auditor trusts",
         [
             "receipt",
             "receipt-1HqU-19-tip35.json",
@@ -58,16 +63,17 @@ STEPS: list[tuple[str, list[str], int]] = [
         0,
     ),
     (
-        "A QLDB stream BLOCK_SUMMARY record",
-        ["block", "stream-block-summary-HbD9-3.ion"],
-        0,
+        "The receipt against a later genuine digest of the same ledger (tip 38): another tip, "
+        "so not comparable without a consistency proof; never called tampered",
+        ["receipt", "receipt-1HqU-19-tip35.json", "--digest", "digest-1HqU-30-tip38.json"],
+        3,
     ),
     (
         "The README of the REST sample after a human edited the data but kept the hash",
         ["revision", "revision-G3Oi-v0-EDITED.json"],
         1,
     ),
-]
+]  # fmt: skip
 
 
 def _run(

@@ -43,6 +43,7 @@ from amazon.ion import simpleion
 
 from auditor.ionframe import ION_BINARY_MARKER, check_framing
 from proofs import HASH_LENGTH, MAX_PROOF_LENGTH, BlockAddress, MalformedError, block_address
+from proofs.note import parse_checkpoint, split_note
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 100  # containers inside containers, in any input
@@ -423,10 +424,25 @@ _ION_BLOB = 9  # amazon.ion IonType.BLOB
 
 
 def _digest(obj: Any, where: str, canonical: bool = False) -> Digest:
-    check_fields(obj, where, {"Digest", "DigestTipAddress"})
+    """A GetDigest output; our ledger's ``digest`` command adds its signed ``checkpoint``,
+    which must state the same digest and tip (its signatures are not what makes a digest you
+    supply trusted, so they are not checked here)."""
+    check_fields(obj, where, {"Digest", "DigestTipAddress"},
+                 frozenset() if canonical else frozenset({"checkpoint"}))  # fmt: skip
     digest = _b64_hash(obj, "Digest", where)
     address = _ion_text(obj, "DigestTipAddress", where, canonical=canonical)
-    return Digest(digest, block_address(address, _at(where, "DigestTipAddress.IonText")))
+    out = Digest(digest, block_address(address, _at(where, "DigestTipAddress.IonText")))
+    if "checkpoint" in obj:
+        note = _string(obj, "checkpoint", where)
+        assert note is not None
+        checkpoint = parse_checkpoint(split_note(note)[0])
+        stated = (checkpoint.digest, checkpoint.strand_id, checkpoint.tip)
+        if stated != (out.digest, out.tip.strand_id, out.tip.sequence_no):
+            raise MalformedError(
+                "digest-checkpoint", _at(where, "checkpoint"),
+                "does not state the file's Digest and DigestTipAddress",
+            )  # fmt: skip
+    return out
 
 
 # -- JSON documents ----------------------------------------------------------------------------

@@ -250,7 +250,9 @@ class AuditReport:
         if e["lastBlock"] is not None:
             what += f" {e['firstBlock'] if e['firstBlock'] is not None else '?'}-{e['lastBlock']}"
         what += (f", {c.revisions} revisions ({c.verified} verified, {c.hash_only} hash-only,"
-                 f" {c.deleted} deleted, {c.system} system, {c.failed} failed)")  # fmt: skip
+                 f" {c.deleted} deleted, {c.system} system,"
+                 + (f" {c.unproven} not recomputable from JSON," if c.unproven else "")
+                 + f" {c.failed} failed)")  # fmt: skip
         label = HEADLINES[self.status][0]
         if self.status == "verified":
             by = ", ".join(self.digest["attestedBy"])

@@ -117,8 +117,14 @@ def run(*args: str | os.PathLike[str]) -> Result:
 
 
 def report_of(*args: str | os.PathLike[str]) -> tuple[int, dict[str, Any], str]:
+    """(exit code, the --json report, the verdict lines a person reads) of one audit, run
+    twice: with --json, and without (its lines on stdout, diagnostics on stderr)."""
     result = run(*args, "--json")
-    return result.exit_code, json.loads(result.stdout), result.stderr
+    if "--state" in map(str, args):  # a second run would see the state the first one saved
+        return result.exit_code, json.loads(result.stdout), result.stderr
+    human = run(*args)
+    assert human.exit_code == result.exit_code
+    return result.exit_code, json.loads(result.stdout), human.stdout + human.stderr
 
 
 # -- S3 through a real moto server on loopback ------------------------------------------------

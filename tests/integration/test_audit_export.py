@@ -57,8 +57,10 @@ def test_writer_exports_verify(ledger: Ledger, tmp_path: Path, fmt: str) -> None
     assert code == 0, stderr
     assert stderr.startswith("OK: ")
     assert report["format"] == "qldb-audit-export-report"
-    assert report["version"] == 1
+    assert report["version"] == 2
     assert report["status"] == "verified"
+    assert report["verdict"]["status"] == "verified"
+    assert report["verdict"]["anchors"] == [f"the key {ledger.name} you supplied (--trust-key)"]
     assert report["export"]["rules"] == "writer"
     assert report["export"]["outputFormat"] == fmt.upper()
     assert (report["export"]["firstBlock"], report["export"]["lastBlock"]) == (0, tip)
@@ -81,13 +83,17 @@ def test_writer_exports_verify(ledger: Ledger, tmp_path: Path, fmt: str) -> None
     assert all(c["scope"] for c in report["checks"])
     assert report["first_break"] is None
     assert report["timing"]["revisionsPerSecond"] > 0
-    # without a trusted key: consistent, unattested; a GetDigest the user supplies attests
+    # without a trusted key: QLDB rules, and nothing attests it: not proven, each claim named
     code, report, stderr = report_of(tmp_path / "x")
     assert code == 3, stderr
-    assert stderr.startswith("UNATTESTED: ")
-    assert any("attestation" in n for n in report["not_checked"])
+    assert stderr.startswith("NOT PROVEN: ")
+    unproven = {c["name"] for c in report["verdict"]["claims"] if c["status"] == "not-proven"}
+    assert unproven == {"anchor", "deleted-revisions"}  # QLDB has no rule for deleted ones
     digest = digest_file(ledger, tmp_path / "digest.json")
-    assert run(tmp_path / "x", "--digest", digest).exit_code == 0
+    # a GetDigest you supply attests; the writer's rules (named by you) recompute the delete
+    assert run(tmp_path / "x", "--digest", digest).exit_code == 3
+    assert run(tmp_path / "x", "--digest", digest, "--accept-deleted").exit_code == 0
+    assert run(tmp_path / "x", "--digest", digest, "--rules", "writer").exit_code == 0
 
 
 # -- tampering: exit 1 and the exact block ------------------------------------------------------
@@ -161,7 +167,7 @@ def test_tampering_is_exit_1_naming_the_block(
     code, report, stderr = report_of(tmp_path / "x", "--trust-key", ledger.vkey)
     assert code == 1, stderr
     assert stderr.startswith("FAIL: ")
-    assert report["status"] == "failed"
+    assert report["status"] == "refuted"
     first = report["first_break"]
     assert first["kind"] == "failed"
     assert first["blockAddress"] == {"strandId": ledger.strand_id, "sequenceNo": seq}, first
@@ -233,7 +239,7 @@ def test_usage_errors_are_one_line(tmp_path: Path, no_debug: None) -> None:
 
 # -- reports ------------------------------------------------------------------------------------
 def test_junit_and_html_reports(ledger: Ledger, tmp_path: Path, no_debug: None) -> None:
-    result = export_to(ledger, tmp_path / "x", "json")
+    result = export_to(ledger, tmp_path / "x", "ion_text")
     _revision_data(result, tmp_path)
     junit, page = tmp_path / "audit.xml", tmp_path / "audit.html"
     code = run(tmp_path / "x", "--junit", junit, "--html", page).exit_code
@@ -248,7 +254,7 @@ def test_junit_and_html_reports(ledger: Ledger, tmp_path: Path, no_debug: None) 
     assert int(suite.get("failures", "0")) >= 1
     text = page.read_text()
     assert text.startswith("<!DOCTYPE html>")
-    assert "FAILED (exit 1)" in text
+    assert "REFUTED (exit 1)" in text
     assert "First break" in text
     assert "What was not checked" in text
     assert "<script" not in text
@@ -300,9 +306,10 @@ def test_real_qldb_fixture_exports(no_debug: None, monkeypatch: pytest.MonkeyPat
     code, report, _ = report_of(
         "real-KmA3-block-100-json", "--digest", "real-KmA3-block-100-json/proofs.json"
     )
-    assert report["first_break"]["check"] == "revision-hash"
-    assert report["first_break"]["blockAddress"]["sequenceNo"] == 100
-    assert "JSON" in report["first_break"]["note"]
+    assert report["first_break"] is None  # JSON cannot show that the data was changed
+    assert report["counts"]["revisions"]["unproven"] == 1
+    claims = {c["name"]: c["status"] for c in report["verdict"]["claims"]}
+    assert claims["json-types"] == "not-proven"
     assert report["digests"][0]["status"] == "verified"  # the chain and proof still hold
     code, report, _ = report_of("constructed-qldb-shapes", "--digest",
                                 "constructed-qldb-shapes/digest-tip4.json")  # fmt: skip
@@ -310,6 +317,11 @@ def test_real_qldb_fixture_exports(no_debug: None, monkeypatch: pytest.MonkeyPat
     assert (revisions["verified"], revisions["hash_only"], revisions["deleted"],
             revisions["system"]) == (2, 1, 1, 2)  # fmt: skip
     assert any("deleted revision(s): QLDB's hash rule" in n for n in report["not_checked"])
+    assert report["opaque_blocks"] == {"total": 2, "blocks": [0, 4]}
+    assert [r["kind"] for r in report["redacted_and_deleted"]["revisions"]] == [
+        "redacted",
+        "deleted",
+    ]
 
 
 def test_real_qldb_fixture_exports_regenerate(tmp_path: Path) -> None:
@@ -332,6 +344,6 @@ def test_console_script_in_a_subprocess(ledger: Ledger, tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120, env=env, check=False,
     )  # fmt: skip
     assert done.returncode == 3, done.stderr
-    assert json.loads(done.stdout)["status"] == "unattested"
+    assert json.loads(done.stdout)["status"] == "not-proven"
     assert "\r" not in done.stderr  # no progress line when stderr is not a terminal
     assert "Traceback" not in done.stderr

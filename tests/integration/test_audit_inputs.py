@@ -11,6 +11,9 @@ import pytest
 
 from auditor.audit.digests import parse_digest
 from auditor.ledger import Ledger
+from auditor.ledger.keys import SignerKey
+from auditor.verify import Policy
+from proofs.note import parse_vkey
 from tests.integration.audit_support import (
     digest_file,
     export_to,
@@ -29,12 +32,24 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Ledger:
 def test_digest_shapes(ledger: Ledger, tmp_path: Path) -> None:
     signed = ledger.digest()
     get_digest = json.dumps(signed.get_digest_json()).encode()
-    d = parse_digest(get_digest, "d.json", supplied=True, trusted_keys=[], quorum=1)
+    none = Policy()
+    d = parse_digest(get_digest, "d.json", supplied=True, policy=none)
     assert (d.kind, d.trusted, d.tip, d.error) == ("get-digest", True, ledger.tip(), None)
-    beside = parse_digest(get_digest, "d.json", supplied=False, trusted_keys=[], quorum=1)
+    beside = parse_digest(get_digest, "d.json", supplied=False, policy=none)
     assert not beside.trusted
-    note = parse_digest(signed.checkpoint.encode(), "c", supplied=True, trusted_keys=[], quorum=1)
+    note = parse_digest(signed.checkpoint.encode(), "c", supplied=True, policy=none)
     assert (note.kind, note.trusted, note.tip) == ("checkpoint", False, ledger.tip())
+    # a checkpoint is trusted through a key you trust for its ledger, and only so
+    key = Policy(log_keys=(parse_vkey(ledger.vkey),))
+    note = parse_digest(signed.checkpoint.encode(), "c", supplied=False, policy=key)
+    assert (note.trusted, note.anchor) == (
+        True,
+        f"the key {ledger.name} you supplied (--trust-key)",
+    )
+    impostor = SignerKey.generate(ledger.name)  # same ledger name, another key
+    other = Policy(log_keys=(impostor.verifier,))
+    note = parse_digest(signed.checkpoint.encode(), "c", supplied=False, policy=other)
+    assert (note.status, note.trusted, note.error.reason) == ("failed", False, "signature")
     for bad, reason in (
         (b"", "empty"),
         (b"\xff\xfe", "not-utf8"),
@@ -43,7 +58,7 @@ def test_digest_shapes(ledger: Ledger, tmp_path: Path) -> None:
          b'{"strandId": "s", "sequenceNo": 0}, "Proof": []}', "tip-behind-block"),
         (b'{"LastBlockNum": 1, "Digest": "' + b"A" * 43 + b'="}', "missing-field"),
     ):  # fmt: skip
-        parsed = parse_digest(bad, "bad", supplied=True, trusted_keys=[], quorum=1)
+        parsed = parse_digest(bad, "bad", supplied=True, policy=none)
         assert parsed.error is not None, bad
         assert reason is None or parsed.error.reason == reason, (bad, parsed.error)
 
@@ -67,8 +82,10 @@ def test_proofs_json_attests_an_export_that_does_not_start_at_zero(
         "LastBlockNum": last, "Proof": {"IonText": "[" + ",".join(
             "{{" + base64.b64encode(p).decode() + "}}" for p in proof) + "]"},
     }))  # fmt: skip
-    code, report, stderr = report_of(tmp_path / "x", "--digest", proofs_json)
-    assert code == 0, stderr
+    code, report, stderr = report_of(tmp_path / "x", "--digest", proofs_json, "--rules", "writer")
+    assert code == 3, stderr  # attested, but the blocks' positions are not proven
+    unproven = [c["name"] for c in report["verdict"]["claims"] if c["status"] == "not-proven"]
+    assert unproven == ["positions"]
     assert report["digest"]["digest"] is None  # no Merkle root without blocks 0..4
     assert report["digests"][0]["status"] == "verified"
     assert any("starts at block 5" in n for n in report["not_checked"])
@@ -168,7 +185,7 @@ def test_progress_line_and_verbose(ledger: Ledger, tmp_path: Path) -> None:
     assert result.exit_code == 3
     assert "\r[" in result.stderr
     assert "objects," in result.stderr
-    assert "not checked:" in result.stderr
-    assert "passed      chain" in result.stderr
+    assert "not checked:" in result.stdout
+    assert "passed      chain" in result.stdout
     quiet = run(tmp_path / "x")
     assert "\r" not in quiet.stderr

@@ -18,6 +18,7 @@ from tests.integration.audit_support import (
     lines_of,
     make_ledger,
     report_of,
+    run,
     write_lines,
 )
 
@@ -29,10 +30,11 @@ def ledger(tmp_path: Path) -> Ledger:
 
 def test_second_night_verifies_only_the_new_blocks(ledger: Ledger, tmp_path: Path) -> None:
     state = tmp_path / "audit.state"
+    key = tmp_path / "state.key"  # created on first use
     old_tip = ledger.tip()
     per_object = old_tip + 1  # night 1: one object, 0..old_tip
     export_to(ledger, tmp_path / "night1", "ion_binary", per_object)
-    code, first, stderr = report_of(tmp_path / "night1", "--state", state, "--trust-key",
+    code, first, stderr = report_of(tmp_path / "night1", "--state", state, "--state-key", key, "--trust-key",
                                     ledger.vkey)  # fmt: skip
     assert code == 0, stderr
     saved = json.loads(state.read_text())
@@ -43,7 +45,7 @@ def test_second_night_verifies_only_the_new_blocks(ledger: Ledger, tmp_path: Pat
 
     grow(ledger, 7)
     export_to(ledger, tmp_path / "night2", "ion_binary", per_object)  # a full export again
-    code, second, stderr = report_of(tmp_path / "night2", "--state", state, "--trust-key",
+    code, second, stderr = report_of(tmp_path / "night2", "--state", state, "--state-key", key, "--trust-key",
                                      ledger.vkey)  # fmt: skip
     assert code == 0, stderr
     counts = second["counts"]
@@ -60,7 +62,7 @@ def test_second_night_verifies_only_the_new_blocks(ledger: Ledger, tmp_path: Pat
     from auditor.export import export
 
     export(ledger, str(tmp_path / "night3"), "json", since=str(since).replace(" ", "T"))
-    code, third, stderr = report_of(tmp_path / "night3", "--state", state, "--trust-key",
+    code, third, stderr = report_of(tmp_path / "night3", "--state", state, "--state-key", key, "--trust-key",
                                     ledger.vkey)  # fmt: skip
     assert code == 0, stderr
     assert third["counts"]["blocks"] == 3
@@ -128,3 +130,48 @@ def test_an_interrupted_run_resumes(ledger: Ledger, tmp_path: Path) -> None:
     assert report["counts"]["blocks"] == ledger.tip() + 1  # the first part is carried over
     assert report["digest"]["digest"] == ledger.digest().get_digest_json()["Digest"]
     assert json.loads(state.read_text())["progress"] is None
+
+
+def test_the_state_file_is_not_trusted_on_its_word(ledger: Ledger, tmp_path: Path) -> None:
+    """Without --state-key every old object is re-read; with it, an edited state is refuted
+    (exit 1) and a state without a MAC is refused (exit 2); a new tip still needs a trusted
+    digest (the state alone attests nothing new)."""
+    state, key = tmp_path / "audit.state", tmp_path / "state.key"
+    export_to(ledger, tmp_path / "night1", "ion_binary", ledger.tip() + 1)
+    code, _, _ = report_of(tmp_path / "night1", "--state", state, "--state-key", key,
+                           "--trust-key", ledger.vkey)  # fmt: skip
+    assert code == 0
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    grow(ledger, 2)
+    export_to(ledger, tmp_path / "night2", "ion_binary", ledger.tip() - 1)
+    # no key: the state is used (the old digest must still lead to the new one) but nothing
+    # is skipped on its word
+    plain = tmp_path / "plain.state"
+    plain.write_text(state.read_text())
+    code, report, _ = report_of(tmp_path / "night2", "--state", plain, "--trust-key", ledger.vkey)
+    assert code == 0
+    assert report["counts"]["blocks_skipped"] == 0
+    assert any("not authenticated" in n for n in report["notes"])
+    # an edited state: its MAC no longer verifies
+    edited = tmp_path / "edited.state"
+    doc = json.loads(state.read_text())
+    doc["verified"]["objects"][0]["sha256"] = "0" * 64
+    edited.write_text(json.dumps(doc))
+    result = run(tmp_path / "night2", "--state", edited, "--state-key", key,
+                 "--trust-key", ledger.vkey)  # fmt: skip
+    assert result.exit_code == 1
+    assert "was edited" in result.stdout
+    # a state written without the key
+    result = run(tmp_path / "night2", "--state", plain, "--state-key", key)
+    assert result.exit_code == 2
+    assert "carries no MAC" in result.stderr
+    # with the key and its MAC, the new tip still needs a digest you trust
+    code, report, _ = report_of(
+        tmp_path / "night2", "--state", state, "--state-key", key, "--rules", "writer"
+    )
+    assert code == 3
+    assert report["counts"]["blocks_skipped"] > 0
+    # and the rules are the caller's: a state made with writer rules is not reused with QLDB's
+    result = run(tmp_path / "night2", "--state", state, "--state-key", key)
+    assert result.exit_code == 2
+    assert "writer rules" in result.stderr

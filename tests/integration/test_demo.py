@@ -18,10 +18,12 @@ def test_demo_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     # part 1: the edited README revision and the tampered GetRevision copy;
     # part 2: the refused stale write and the tampered bundle
     assert out.count("    exit 1\n") == 4
-    assert out.count("    exit 3\n") == 2  # the unattested receipt and bundle
+    # the lone revision, the receipt on its own digest, the receipt against another tip, the
+    # bundle without a key
+    assert out.count("    exit 3\n") == 4
     assert "OK: export: export " in out  # the exported journal audited, attested by the key
-    assert "OK: receipt.json: receipt-bundle" in out
-    assert "OK: consistency.json: consistency-proof" in out
+    assert "OK: receipt.json: verified (exit 0)" in out
+    assert "OK: consistency.json: verified (exit 0)" in out
     assert "part 3: the same story over the REST API" in out
     assert "PENDING -> TRANSFERRED by {'party': 'abc', 'role': 'dealer'}" in out
     assert "HTTP 403" in out
