@@ -34,8 +34,9 @@ def test_second_night_verifies_only_the_new_blocks(ledger: Ledger, tmp_path: Pat
     old_tip = ledger.tip()
     per_object = old_tip + 1  # night 1: one object, 0..old_tip
     export_to(ledger, tmp_path / "night1", "ion_binary", per_object)
-    code, first, stderr = report_of(tmp_path / "night1", "--state", state, "--state-key", key, "--trust-key",
-                                    ledger.vkey)  # fmt: skip
+    code, first, stderr = report_of(
+        tmp_path / "night1", "--state", state, "--state-key", key, "--trust-key", ledger.vkey
+    )
     assert code == 0, stderr
     saved = json.loads(state.read_text())
     assert saved["format"] == "qldb-audit-state"
@@ -45,8 +46,9 @@ def test_second_night_verifies_only_the_new_blocks(ledger: Ledger, tmp_path: Pat
 
     grow(ledger, 7)
     export_to(ledger, tmp_path / "night2", "ion_binary", per_object)  # a full export again
-    code, second, stderr = report_of(tmp_path / "night2", "--state", state, "--state-key", key, "--trust-key",
-                                     ledger.vkey)  # fmt: skip
+    code, second, stderr = report_of(
+        tmp_path / "night2", "--state", state, "--state-key", key, "--trust-key", ledger.vkey
+    )
     assert code == 0, stderr
     counts = second["counts"]
     assert counts["blocks_skipped"] == old_tip + 1  # unchanged object: not even parsed
@@ -62,8 +64,9 @@ def test_second_night_verifies_only_the_new_blocks(ledger: Ledger, tmp_path: Pat
     from auditor.export import export
 
     export(ledger, str(tmp_path / "night3"), "json", since=str(since).replace(" ", "T"))
-    code, third, stderr = report_of(tmp_path / "night3", "--state", state, "--state-key", key, "--trust-key",
-                                    ledger.vkey)  # fmt: skip
+    code, third, stderr = report_of(
+        tmp_path / "night3", "--state", state, "--state-key", key, "--trust-key", ledger.vkey
+    )
     assert code == 0, stderr
     assert third["counts"]["blocks"] == 3
     assert third["export"]["firstBlock"] == ledger.tip() - 2

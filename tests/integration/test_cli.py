@@ -4,9 +4,9 @@ Contract under test (the verdict model, auditor/verdict.py): exit 0 only when ev
 proven and an anchor you supplied matched, 1 refuted, 2 usage or malformed input (one ``ERROR:``
 line naming the file and the field, never a traceback), 3 consistent but not everything proven;
 several files: every file checked, a summary line, worst code wins 1 > 2 > 3 > 0; the verdicts
-on stdout (``--json``: the report instead), option errors on stderr. Most runs use click's ``CliRunner`` (click
->= 8.2 keeps ``stdout`` and ``stderr`` apart); a few run the real console script and
-``python -m auditor`` in a subprocess.
+on stdout (``--json``: the report instead), option errors on stderr. Most runs use click's
+``CliRunner`` (click >= 8.2 keeps ``stdout`` and ``stderr`` apart); a few run the real console
+script and ``python -m auditor`` in a subprocess.
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ def test_the_whole_command_set(env: dict[str, str], tmp_path: Path) -> None:
     digest = tmp_path / "digest.json"
     ok(env, "ledger", "digest", "-o", str(digest))
     # a receipt bundle is checked whole by `verify bundle`; `verify receipt` refuses it
-    refused = run(env, "verify", "receipt", str(tmp_path / "TEST10011.json"), "--digest", str(digest))
+    bundle = str(tmp_path / "TEST10011.json")
+    refused = run(env, "verify", "receipt", bundle, "--digest", str(digest))
     assert refused.exit_code == 2
     assert "verify bundle" in refused.stdout
     cons = tmp_path / "c.json"
