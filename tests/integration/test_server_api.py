@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from auditor import formats, verify
+from auditor import verify
 from auditor.ledger import Ledger
-from auditor.report import ItemReport
 from auditor.server.client import ApiError, Client, dumps
+from auditor.verify import Policy
 from proofs.note import parse_vkey
 from tests.integration.server_support import (
     ABC,
@@ -303,9 +303,8 @@ def _vkey(client: Client) -> Any:
 def test_receipt_bundle_verifies_offline(maker: Client, dealer: Client) -> None:
     maker.put_document("invoices", "V-1", invoice(ABC))
     bundle = dealer.receipt("invoices", "V-1")
-    item = ItemReport(file="bundle")
-    artefact = formats.parse(dumps(bundle), "bundle")[0]
-    verify.check_bundle(item, artefact, "bundle", [_vkey(dealer)], 1)
+    (item,) = verify.check_bytes(dumps(bundle).encode(), "bundle", "bundle",
+                                 Policy(log_keys=(_vkey(dealer),)))  # fmt: skip
     assert item.status == "verified"
     # and the same with the server's own verify route (one engine)
     report = dealer.call("POST", "/v1/verify/bundle", bundle)
@@ -326,8 +325,8 @@ def test_digest_checkpoint_and_consistency(maker: Client, auditor: Client) -> No
     assert new > old
     assert maker.digest(tip=old)["Digest"] == first["Digest"]
     proof = auditor.consistency(old, new)
-    item = ItemReport(file="consistency")
-    verify.check_consistency(item, formats.parse(dumps(proof), "c")[0], "c", [_vkey(auditor)], 1)
+    (item,) = verify.check_bytes(dumps(proof).encode(), "c", "consistency",
+                                 Policy(log_keys=(_vkey(auditor),)))  # fmt: skip
     assert item.status == "verified"
     note = auditor.call("GET", "/v1/checkpoint")
     assert note.splitlines()[0].startswith("qldb-audit/v1/carmaker/")
@@ -340,8 +339,8 @@ def test_verify_routes_report_per_item(maker: Client) -> None:
     receipt = maker.receipt_by_key("VR-1")
     report = maker.call("POST", "/v1/verify/receipt", receipt)
     assert report["items"][0]["status"] == "verified"
-    names = {c["name"] for c in report["items"][0]["checks"]}
-    assert {"proof-digest", "ledger-revision", "tip-covers-block"} <= names
+    names = {c["name"] for c in report["items"][0]["claims"] if c["status"] == "proven"}
+    assert {"committed", "ledger-revision"} <= names
     revision = maker.call("GET", DOC + "VR-1/revisions/0")
     assert maker.call("POST", "/v1/verify/revision", revision)["summary"]["exit_code"] in (0, 3)
     revision["metadata"]["version"] = 5

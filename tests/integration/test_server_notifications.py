@@ -19,7 +19,6 @@ import pytest
 
 from auditor import formats, verify
 from auditor.ledger import Ledger
-from auditor.report import ItemReport
 from auditor.server.client import (
     ApiError,
     Client,
@@ -29,6 +28,8 @@ from auditor.server.client import (
     sign,
     verify_signature,
 )
+from auditor.verdict import Verdict
+from auditor.verify import Policy
 from proofs.note import parse_vkey
 from tests.integration.server_support import (
     ABC,
@@ -84,10 +85,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         yield state
 
 
-def _bundle_ok(bundle: dict[str, Any], vkey: str) -> ItemReport:
-    item = ItemReport(file="receipt")
-    artefact = formats.parse(dumps(bundle), "receipt")[0]
-    verify.check_bundle(item, artefact, "receipt", [parse_vkey(vkey)], 1)
+def _bundle_ok(bundle: dict[str, Any], vkey: str) -> Verdict:
+    (item,) = verify.check_bytes(dumps(bundle).encode(), "receipt", "bundle",
+                                 Policy(log_keys=(parse_vkey(vkey),)))  # fmt: skip
     return item
 
 
