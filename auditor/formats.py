@@ -140,42 +140,52 @@ def read_bytes(path: str, limit: int | None = None) -> bytes:
     return data
 
 
-class _JsonRejectedError(ValueError):
-    """Valid JSON syntax that we refuse (ambiguous or not a number): never retried as Ion."""
+class JsonRefusedError(ValueError):
+    """Valid JSON syntax that we refuse (ambiguous, inexact or too deep): never retried as Ion.
+    ``reason`` is ``duplicate-key``, ``not-a-number``, ``number`` or ``too-deep``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise _JsonRejectedError(f"duplicate key {key!r}")
+            raise JsonRefusedError("duplicate-key", f"duplicate key {key!r}")
         out[key] = value
     return out
 
 
 def reject_json_constant(name: str) -> Any:
-    raise _JsonRejectedError(f"{name} is not a JSON number")
+    raise JsonRefusedError("not-a-number", f"{name} is not a JSON number")
 
 
 def json_decimal(text: str) -> Decimal:
     """A JSON number with a fraction or exponent → the Decimal with exactly those digits."""
     if len(text) > MAX_NUMBER_DIGITS:
-        raise _JsonRejectedError(
-            f"a number of {len(text)} characters (at most {MAX_NUMBER_DIGITS})"
-        )
+        raise JsonRefusedError("number", f"a number of {len(text)} characters (at most "
+                               f"{MAX_NUMBER_DIGITS})")  # fmt: skip
     try:
         value = Decimal(text)
     except decimal.DecimalException as e:
-        raise _JsonRejectedError(f"the number {text[:40]} cannot be represented exactly") from e
+        raise JsonRefusedError(
+            "number", f"the number {text[:40]} cannot be represented exactly"
+        ) from e
     exponent = value.as_tuple().exponent
     if not isinstance(exponent, int) or abs(exponent) > MAX_EXPONENT:
-        raise _JsonRejectedError(f"the number {text[:40]} has an exponent beyond ±{MAX_EXPONENT}")
+        raise JsonRefusedError(
+            "number", f"the number {text[:40]} has an exponent beyond ±{MAX_EXPONENT}"
+        )
     return value
 
 
 def json_int(text: str) -> int:
     if len(text) > MAX_NUMBER_DIGITS:
-        raise _JsonRejectedError(f"a number of {len(text)} digits (at most {MAX_NUMBER_DIGITS})")
+        raise JsonRefusedError(
+            "number", f"a number of {len(text)} digits (at most {MAX_NUMBER_DIGITS})"
+        )
     return int(text)
 
 
@@ -194,7 +204,7 @@ def loads_json(text: str | bytes) -> Any:
             parse_constant=reject_json_constant,
         )
     except RecursionError as e:
-        raise _JsonRejectedError(f"nested deeper than {MAX_DEPTH} levels") from e
+        raise JsonRefusedError("too-deep", f"nested deeper than {MAX_DEPTH} levels") from e
     _depth(value)
     return value
 
@@ -211,7 +221,7 @@ def _depth(value: Any) -> None:
         else:
             continue
         if depth >= MAX_DEPTH:
-            raise _JsonRejectedError(f"nested deeper than {MAX_DEPTH} levels")
+            raise JsonRefusedError("too-deep", f"nested deeper than {MAX_DEPTH} levels")
         stack.extend((child, depth + 1) for child in children)
 
 
@@ -284,7 +294,7 @@ def parse(data: bytes, path: str) -> list[Artefact]:
         raise MalformedError("not-utf8", path, "neither Ion binary nor UTF-8 text") from e
     try:
         document = loads_json(text)
-    except _JsonRejectedError as e:
+    except JsonRefusedError as e:
         raise MalformedError("not-json", path, f"refused JSON ({e})") from e
     except ValueError as json_error:
         try:
