@@ -186,15 +186,22 @@ def trust_options(f: Callable[..., None]) -> Callable[..., None]:
 @verify_group.command("bundle", epilog=EXIT_HELP)
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @trust_options
+@click.option("--document", "document_path", type=click.Path(),
+              help="The invoice you hold (JSON or Ion): it must be the bundle's document; a "
+              "number only written differently (51990.5 for 51990.50) is explained.")  # fmt: skip
 @_common
 def verify_bundle(
     files: tuple[str, ...], trust_keys: tuple[str, ...], min_signatures: int,
-    witness_keys: tuple[str, ...], min_witnesses: int, as_json: bool, verbose: int,
+    witness_keys: tuple[str, ...], min_witnesses: int, document_path: str | None,
+    as_json: bool, verbose: int,
 ) -> None:  # fmt: skip
     """Verify receipt bundles offline: content -> revision hash -> proof -> digest -> signed
     checkpoint. Without --trust-key: exit 3; not signed by a key you trust: exit 1."""
     policy = key_policy(trust_keys, witness_keys, min_signatures, min_witnesses)
-    items = [v for path in files for v in verify.check_file(path, "bundle", policy)]
+    try:
+        items = verify.bundles(list(files), policy, document_path)
+    except ProofError as e:
+        fail_usage(e)
     render("verify bundle", items, as_json, verbose)
 
 

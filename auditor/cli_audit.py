@@ -173,6 +173,7 @@ def verify_export(
         state_path=state_path, state_key_path=state_key_path, workers=workers,
         dask=dask_address, export_id=export_id, strand_id=strand_id, rules=rules,
         accept_opaque=accepted, accept_deleted=accept_deleted,
+        command_line=["qldb-audit", *sys.argv[1:]],
     )  # fmt: skip
     bar = _Bar(sys.stderr.isatty() if progress is None else progress)
     previous: Any = None

@@ -225,6 +225,11 @@ def _depth(value: Any) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
+def parse_ion(data: bytes | str, where: str) -> list[Any]:
+    """Ion text or binary → its top-level values, checked like every input (see below)."""
+    return _loads_ion(data, where)
+
+
 def _loads_ion(data: bytes | str, where: str) -> list[Any]:
     """Parse Ion text or binary with amazon.ion's pure-Python reader (its C extension misreads
     some genuine values and can loop forever on some inputs; the pure-Python reader does

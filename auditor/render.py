@@ -22,7 +22,8 @@ HEADLINES = {
     VERIFIED: ("OK", "verified"),
     REFUTED: (
         "FAIL",
-        "refuted: evidence of tampering, or a trusted key's signature missing or bad",
+        "does NOT verify: it contradicts its own hashes, a signature you require, or what you "
+        "hold",
     ),
     MALFORMED: ("ERROR", "cannot be checked"),
     NOT_PROVEN: ("NOT PROVEN", "consistent, but not everything is proven"),
@@ -48,6 +49,17 @@ def verdict_lines(verdict: Verdict, verbose: int = 0) -> list[str]:
         lines.append(f"  refuted:     {claim.subject}: {claim.text}{_evidence(claim)}")
     if verdict.facts:
         lines.append("  says:        " + "; ".join(f"{k}: {v}" for k, v in verdict.facts))
+    if verdict.document:
+        proven = any(c.name == "content-hash" and c.status is Status.PROVEN for c in verdict.claims)
+        lines.append(
+            "  document:    "
+            + (
+                "(these are the fields its hash covers)"
+                if proven
+                else "(as stated: its hash does not cover it)"
+            )
+        )
+        lines.extend(f"    {path}: {text}" for path, text in verdict.document)
     for anchor in verdict.anchors:
         lines.append(f"  anchor:      {anchor}")
     for claim in verdict.by_status(Status.PROVEN):

@@ -97,6 +97,7 @@ class Verdict:
     kind: str
     claims: tuple[Claim, ...] = ()
     facts: tuple[tuple[str, str], ...] = ()  # what the artefact says it is (stated)
+    document: tuple[tuple[str, str], ...] = ()  # the revision's data, field by field (stated)
     notes: tuple[str, ...] = ()
     error: MalformedError | None = None  # set: the input could not be used
 
@@ -142,6 +143,7 @@ class Verdict:
             "exit_code": self.exit_code,
             "claims": [c.to_json() for c in self.claims],
             "facts": dict(self.facts),
+            "document": dict(self.document),
             "anchors": self.anchors,
             "notes": list(self.notes),
             "error": error,
@@ -156,6 +158,7 @@ class VerdictBuilder:
     kind: str
     claims: list[Claim] = field(default_factory=list)
     facts: dict[str, str] = field(default_factory=dict)
+    document: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def proven(
@@ -201,7 +204,7 @@ class VerdictBuilder:
             malformed = MalformedError(error.reason, error.locator, error.problem)
         return Verdict(
             self.subject, self.kind, tuple(self.claims), tuple(self.facts.items()),
-            tuple(self.notes), malformed,
+            tuple(self.document), tuple(self.notes), malformed,
         )  # fmt: skip
 
 

@@ -31,6 +31,7 @@ import hmac
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import proofs
@@ -185,6 +186,32 @@ def _revision_facts(v: VerdictBuilder, revision: Any) -> None:
     data = revision.get("data") if isinstance(revision, Mapping) else None
     if isinstance(data, Mapping) and isinstance(data.get("_k"), str):
         v.fact("key", data["_k"])
+    if isinstance(data, Mapping) and not v.document:
+        v.document.extend(document_fields(data))
+
+
+MAX_DOCUMENT_FIELDS = 40
+
+
+def document_fields(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """A document's fields for people: ``carInfo.unitPrice: 89000.00`` (exact digits, Ion
+    timestamps as written), nested structs flattened, the KVS key field left out."""
+    from auditor.jsonout import to_json
+
+    out: list[tuple[str, str]] = []
+    for key in data:
+        if key in ("_k",) and not prefix:
+            continue
+        value = data[key]
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and prefix.count(".") < 2:
+            out.extend(document_fields(value, path + "."))
+        else:
+            text = value if isinstance(value, str) else to_json(value)
+            out.append((path, text if len(text) <= 120 else text[:117] + "..."))
+        if len(out) >= MAX_DOCUMENT_FIELDS:
+            break
+    return out[:MAX_DOCUMENT_FIELDS]
 
 
 def _content(v: VerdictBuilder, revision: Any, where: str, *, writer_rule: bool = False) -> bytes:
@@ -719,6 +746,90 @@ def check_consistency(v: VerdictBuilder, artefact: Artefact, where: str, policy:
     )  # fmt: skip
 
 
+# -- the document a dealer holds ---------------------------------------------------------------
+def load_document(path: str) -> Any:
+    """An invoice file as the dealer holds it: JSON (by the JSON -> Ion rule) or Ion."""
+    data = formats.read_bytes(path, 1024 * 1024)
+    try:
+        return formats.loads_json(data.decode("utf-8"))
+    except formats.JsonRefusedError as e:
+        raise MalformedError("not-json", path, f"refused JSON ({e})") from e
+    except (UnicodeDecodeError, ValueError):
+        values = formats.parse_ion(data, path)
+        if len(values) != 1:
+            raise MalformedError("not-one-value", path, "expected one document") from None
+        return values[0]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def _differences(ours: Any, theirs: Any, path: str = "") -> list[tuple[str, str, Any, Any]]:
+    """Where two documents differ: (path, kind, ours, theirs); kind ``spelling`` when both are
+    the same number written differently (``51990.50`` and ``51990.5``, or ``1`` and ``1.0``)."""
+    if proofs.ion_hash(ours) == proofs.ion_hash(theirs):
+        return []
+    if isinstance(ours, Mapping) and isinstance(theirs, Mapping):
+        out = []
+        for key in ours:
+            at = f"{path}.{key}" if path else str(key)
+            if key not in theirs:
+                out.append((at, "missing", ours[key], None))
+            else:
+                out.extend(_differences(ours[key], theirs[key], at))
+        out += [(f"{path}.{k}" if path else str(k), "extra", None, theirs[k])
+                for k in theirs if k not in ours]  # fmt: skip
+        return out
+    if isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs):
+        return [d for i, (a, b) in enumerate(zip(ours, theirs, strict=True))
+                for d in _differences(a, b, f"{path}[{i}]")]  # fmt: skip
+    if _is_number(ours) and _is_number(theirs) and Decimal(ours) == Decimal(theirs):
+        return [(path, "spelling", ours, theirs)]
+    return [(path, "value", ours, theirs)]
+
+
+def bind_document(v: VerdictBuilder, data: Any, document: Any, doc_path: str, where: str) -> None:
+    """``--document``: the invoice the dealer holds must be this revision's document (the data
+    without the KVS key field; a stored string is the ``_v`` field)."""
+    from auditor.jsonout import to_json
+
+    expected = data
+    if isinstance(data, Mapping):
+        expected = {k: data[k] for k in data if k != "_k"}
+        if set(expected) == {"_v"} and isinstance(expected["_v"], str):
+            expected = expected["_v"]
+    found = _differences(expected, document)
+    if not found:
+        v.proven(
+            "document-binding", doc_path,
+            f"the document in {doc_path} is this revision's, value for value (same Ion hash)",
+            expected=proofs.ion_hash(expected), actual=proofs.ion_hash(document),
+        )  # fmt: skip
+        return
+    real = [d for d in found if d[1] != "spelling"]
+    if real:
+        at, kind, ours, theirs = real[0]
+        shown = {"missing": "missing in your file", "extra": "not in the ledger's revision"}
+        raise VerificationError(
+            "document-binding", f"{doc_path}: {at}",
+            shown.get(kind, "differs from the ledger's revision")
+            + (f" ({len(real)} difference(s) in all)" if len(real) > 1 else ""),
+            expected=None if ours is None else to_json(ours),
+            actual=None if theirs is None else to_json(theirs),
+        )  # fmt: skip
+    spelled = "; ".join(
+        f"{at}: the ledger holds {to_json(ours)}, your file says {to_json(theirs)}"
+        for at, _, ours, theirs in found[:5]
+    )
+    v.not_proven(
+        "document-binding", doc_path,
+        f"the document in {doc_path} has the same values, but some numbers are written "
+        f"differently ({spelled}): the same amount, yet a different Ion value and so a different"
+        " hash (a tool rewrote the file); compare the amounts, not the file",
+    )  # fmt: skip
+
+
 CHECKERS: dict[str, Checker] = {
     "revision": check_revision,
     "block": check_block,
@@ -726,6 +837,28 @@ CHECKERS: dict[str, Checker] = {
     "bundle": check_bundle,
     "consistency": check_consistency,
 }
+
+
+def bundles(paths: list[str], policy: Policy, document_path: str | None = None) -> list[Verdict]:
+    """``verify bundle`` with ``--document``: each bundle's revision must be that document."""
+    if document_path is None:
+        return [v for path in paths for v in check_file(path, "bundle", policy)]
+    document = load_document(document_path)
+
+    def check(v: VerdictBuilder, artefact: Artefact, where: str, p: Policy) -> None:
+        check_bundle(v, artefact, where, p)
+        assert isinstance(artefact, Bundle)
+        data = artefact.revision.get("data")
+        if data is None:
+            v.not_proven(
+                "document-binding", document_path,
+                "the bundle's revision carries no data (redacted or deleted): the document "
+                f"in {document_path} cannot be compared with it",
+            )  # fmt: skip
+            return
+        bind_document(v, data, document, document_path, where)
+
+    return [v for path in paths for v in check_file(path, "bundle", policy, check)]
 
 
 def receipts(paths: list[str], policy: Policy, revision_path: str | None = None) -> list[Verdict]:

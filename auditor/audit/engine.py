@@ -11,6 +11,7 @@ the export.
 from __future__ import annotations
 
 import collections
+import hashlib
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -93,6 +94,7 @@ class AuditOptions:
     accept_opaque: SeqSet | None = None  # blocks without transactionInfo you accept
     accept_deleted: bool = False  # deleted revisions (QLDB rules: hash rule unknown) you accept
     save_every: float = 2.0  # seconds between progress saves to the state file
+    command_line: list[str] = field(default_factory=list)  # for the report's provenance
 
 
 def work(source: Source, spec: ObjectSpec, skip_if_sha256: str | None) -> ObjectResult:
@@ -355,10 +357,44 @@ def audit(
         resumed_from=resumed_from, notes=notes, state_path=options.state_path,
         accept_opaque=options.accept_opaque, accept_deleted=options.accept_deleted,
         state_authenticated=state is not None and state.authenticated,
+        provenance=_provenance(options, digests, started_at),
     )  # fmt: skip
     if state is not None:
         _commit(state, report, export, reducer, base, options)
     return report
+
+
+def _provenance(
+    options: AuditOptions, digests: list[DigestInput], started_at: str
+) -> dict[str, Any]:
+    """Who ran what, when, on which trust inputs (SHA-256 of each, so a report can be filed)."""
+    from auditor import __version__
+
+    def sha(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    inputs: list[dict[str, Any]] = [
+        {"kind": f"digest ({d.kind})", "source": d.source, "sha256": d.sha256,
+         "supplied": d.supplied}
+        for d in digests
+    ]  # fmt: skip
+    inputs += [{"kind": "trusted key", "source": str(k), "sha256": sha(str(k)), "supplied": True}
+               for k in options.trusted_keys]  # fmt: skip
+    inputs += [{"kind": "witness key", "source": str(k), "sha256": sha(str(k)), "supplied": True}
+               for k in options.witness_keys]  # fmt: skip
+    if options.state_path is not None:
+        try:
+            with open(options.state_path, "rb") as f:
+                state_sha = hashlib.sha256(f.read()).hexdigest()
+        except OSError:
+            state_sha = ""
+        inputs.append({"kind": "state file (as read)", "source": options.state_path,
+                       "sha256": state_sha, "supplied": True})  # fmt: skip
+    return {
+        "tool": "qldb-audit", "version": __version__, "commandLine": options.command_line,
+        "started": started_at, "finished": _now(), "rules": options.rules,
+        "trustInputs": inputs,
+    }  # fmt: skip
 
 
 def _commit(

@@ -89,6 +89,7 @@ class AuditReport:
     verdict: Verdict = field(default_factory=lambda: Verdict("", "export"))
     opaque: dict[str, Any] = field(default_factory=dict)
     notable: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
     state_note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -103,6 +104,7 @@ class AuditReport:
         started_at: str, seconds: float, base: Verified | None, resumed_from: int,
         notes: list[str], state_path: str | None, accept_opaque: Any = None,
         accept_deleted: bool = False, state_authenticated: bool = False,
+        provenance: dict[str, Any] | None = None,
     ) -> AuditReport:  # fmt: skip
         counts = reducer.counts
         last = reducer.last_seq
@@ -203,6 +205,7 @@ class AuditReport:
             notes=[*export.notes, *notes], state=state, timing=timing, verdict=verdict,
             opaque={"total": reducer.opaque_total, "blocks": reducer.opaque},
             notable={"total": reducer.notable_total, "revisions": reducer.notable},
+            provenance=provenance or {},
         )  # fmt: skip
 
     # -- JSON --------------------------------------------------------------------------------
@@ -214,6 +217,7 @@ class AuditReport:
             "format": REPORT_FORMAT,
             "version": REPORT_VERSION,
             "command": "verify export",
+            "provenance": self.provenance,
             "source": self.source,
             "status": self.status,
             "exit_code": self.exit_code,
@@ -354,7 +358,10 @@ class AuditReport:
              f"{c.verified} / {c.hash_only} / {c.deleted} / {c.system} / {c.failed}"),
             ("Digest at the last block", self.digest["digest"] or "not computed"),
             ("Attested by", ", ".join(self.digest["attestedBy"]) or "nothing"),
+            ("Tool", f"qldb-audit {self.provenance.get('version', '?')}"),
+            ("Command line", " ".join(self.provenance.get("commandLine", [])) or "-"),
             ("Started", self.timing["started"]),
+            ("Finished", self.provenance.get("finished", "-")),
             ("Duration", f"{self.timing['seconds']} s ({self.timing['mode']}, "
                          f"{self.timing['revisionsPerSecond']} revisions/s)"),
         ]  # fmt: skip
@@ -432,6 +439,27 @@ class AuditReport:
             parts.append("</table>")
         else:
             parts.append("<p>No digest was given or found.</p>")
+        parts.append("<h2>Trust inputs</h2><table><tr><th>Kind</th><th>Source</th>"
+                     "<th>SHA-256</th></tr>")  # fmt: skip
+        for t in self.provenance.get("trustInputs", []):
+            parts.append(
+                f"<tr><td>{esc(t['kind'])}</td><td><code>{esc(t['source'])}</code></td>"
+                f"<td><code>{esc(t['sha256'])}</code></td></tr>"
+            )
+        parts.append("</table>")
+        if self.notable.get("revisions"):
+            parts.append(
+                f"<h2>Redacted and deleted revisions ({self.notable['total']})</h2><table>"
+                "<tr><th>Kind</th><th>Block</th><th>Table</th><th>Document</th><th>Version</th>"
+                "</tr>"
+            )
+            for r in self.notable["revisions"]:
+                parts.append(
+                    f"<tr><td>{esc(r['kind'])}</td><td>{r['sequenceNo']}</td>"
+                    f"<td>{esc(str(r['table']))}</td><td><code>{esc(str(r['documentId']))}"
+                    f"</code></td><td>{r['version']}</td></tr>"
+                )
+            parts.append("</table>")
         parts.append("<h2>What was not checked</h2><ul>")
         parts += [f"<li>{esc(n)}</li>" for n in self.not_checked] or ["<li>Nothing.</li>"]
         parts.append("</ul>")
