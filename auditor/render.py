@@ -22,8 +22,7 @@ HEADLINES = {
     VERIFIED: ("OK", "verified"),
     REFUTED: (
         "FAIL",
-        "does NOT verify: it contradicts its own hashes, a signature you require, or what you "
-        "hold",
+        "does NOT verify: it contradicts its own hashes, a signature you require, or what you hold",
     ),
     MALFORMED: ("ERROR", "cannot be checked"),
     NOT_PROVEN: ("NOT PROVEN", "consistent, but not everything is proven"),

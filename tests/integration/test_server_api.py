@@ -303,7 +303,7 @@ def _vkey(client: Client) -> Any:
 def test_receipt_bundle_verifies_offline(maker: Client, dealer: Client) -> None:
     maker.put_document("invoices", "V-1", invoice(ABC))
     bundle = dealer.receipt("invoices", "V-1")
-    (item,) = verify.check_bytes(dumps(bundle).encode(), "bundle", "bundle",
+    (item,) = verify.check_bytes(dumps(bundle), "bundle", "bundle",
                                  Policy(log_keys=(_vkey(dealer),)))  # fmt: skip
     assert item.status == "verified"
     # and the same with the server's own verify route (one engine)
@@ -325,7 +325,7 @@ def test_digest_checkpoint_and_consistency(maker: Client, auditor: Client) -> No
     assert new > old
     assert maker.digest(tip=old)["Digest"] == first["Digest"]
     proof = auditor.consistency(old, new)
-    (item,) = verify.check_bytes(dumps(proof).encode(), "c", "consistency",
+    (item,) = verify.check_bytes(dumps(proof), "c", "consistency",
                                  Policy(log_keys=(_vkey(auditor),)))  # fmt: skip
     assert item.status == "verified"
     note = auditor.call("GET", "/v1/checkpoint")

@@ -86,7 +86,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 
 
 def _bundle_ok(bundle: dict[str, Any], vkey: str) -> Verdict:
-    (item,) = verify.check_bytes(dumps(bundle).encode(), "receipt", "bundle",
+    (item,) = verify.check_bytes(dumps(bundle), "receipt", "bundle",
                                  Policy(log_keys=(parse_vkey(vkey),)))  # fmt: skip
     return item
 
