@@ -137,6 +137,8 @@ def _serve(
         log_level="info" if access_log else "warning",
         timeout_graceful_shutdown=5,
         lifespan="on",
+        proxy_headers=False,  # the server reads X-Forwarded-For itself, from trusted proxies only
+        server_header=False,
     )
     uvicorn.Server(settings).run(sockets=[sock])
 

@@ -572,7 +572,10 @@ class Outbox:
         )
         return [(int(r[0]), str(r[1]), r[2], str(r[3])) for r in rows]
 
-    def deliveries(self, party: str | None, state: str | None, limit: int) -> list[dict[str, Any]]:
+    def deliveries(
+        self, party: str | None, state: str | None, limit: int, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` deliveries (older than id ``before``), newest first."""
         sql = (
             "SELECT id, event_id, party, url, state, attempts, next_at, last_status, "
             "last_error, delivered_at, created FROM server_deliveries WHERE 1=1"
@@ -584,6 +587,9 @@ class Outbox:
         if state is not None:
             sql += " AND state = ?"
             args.append(state)
+        if before is not None:
+            sql += " AND id < ?"
+            args.append(before)
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
         keys = (
