@@ -48,7 +48,7 @@ from proofs.note import VerifierKey
 log = logging.getLogger("qldb_audit.server")
 
 SAMPLE_FAILURE = "Client Error: Could not verify the metadta"  # the sample's text, typo and all
-_UNPARSABLE = {"empty", "not-json", "not-ion", "not-utf8", "too-large"}
+_UNPARSABLE = {"empty", "not-json", "not-ion", "not-utf8", "too-large", "number"}
 _ECHOING = {  # problems whose engine message quotes the input: said without it
     "unknown-format": "not a QLDB revision, block, receipt, digest or bundle",
     "not-a-timestamp": "not an ISO-8601 timestamp",
@@ -94,8 +94,11 @@ def judge(kind: str, body: bytes, anchor: Anchor) -> Outcome:
         return Outcome(400, {"message": "request body: nested too deeply", "reason": "too-deep"})
     except ProofError as e:
         return _malformed(e, sample)
-    except Exception as e:
-        log.warning("verify %s: unexpected %s", kind, type(e).__name__, exc_info=True)
+    except ArithmeticError:  # a number the parser cannot hold (1e99999999999999999999)
+        error = MalformedError("number", "request body", "a number out of range")
+        return _malformed(error, sample)
+    except Exception as e:  # an engine surprise is the input's problem, never a 500
+        log.warning("verify %s: unexpected %s: %s", kind, type(e).__name__, str(e)[:200])
         error = MalformedError("unexpected-input", "request body", "cannot be checked")
         return _malformed(error, sample)
 
