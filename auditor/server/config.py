@@ -97,7 +97,7 @@ class ServerConfig:
     rate: float = 10.0  # tokens per second, per API key (the sample's stage throttle)
     burst: int = 50
     export_dir: str | None = None  # default: <ledger>.exports
-    body_timeout: float = 10.0  # seconds for a request body to arrive (408 after)
+    body_timeout: float = 5.0  # seconds for a request body to arrive (408 after)
     max_response_bytes: int = 4 * 1024 * 1024  # a read answer's cap (413 / the next page)
     page_size: int = 100  # revisions, deliveries per page by default (and at most 1000)
     party_concurrency: int = 4  # reads of one party in progress at once, per process
@@ -361,7 +361,7 @@ def load_config(path: str | None) -> ServerConfig:
         burst=int(_positive(_get(server, "burst", int, "server", 50), "server.burst")),
         export_dir=None if export_dir is None else os.path.join(base_dir, export_dir),
         body_timeout=_positive(
-            float(_get(server, "body_timeout", (int, float), "server", 10.0)), "server.body_timeout"
+            float(_get(server, "body_timeout", (int, float), "server", 5.0)), "server.body_timeout"
         ),
         max_response_bytes=int(
             _positive(
