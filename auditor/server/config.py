@@ -98,9 +98,9 @@ class ServerConfig:
     burst: int = 50
     export_dir: str | None = None  # default: <ledger>.exports
     body_timeout: float = 5.0  # seconds for a request body to arrive (408 after)
-    max_response_bytes: int = 4 * 1024 * 1024  # a read answer's cap (413 / the next page)
+    max_response_bytes: int = 1024 * 1024  # a read answer's cap (413 / the next page)
     page_size: int = 100  # revisions, deliveries per page by default (and at most 1000)
-    party_concurrency: int = 4  # reads of one party in progress at once, per process
+    party_concurrency: int = 2  # reads of one party in progress at once, per process
     cors_origins: tuple[str, ...] = ()  # () : no CORS headers; ("*",): like the AWS sample
     trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For is believed
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
@@ -365,7 +365,7 @@ def load_config(path: str | None) -> ServerConfig:
         ),
         max_response_bytes=int(
             _positive(
-                _get(server, "max_response_bytes", int, "server", 4 * 1024 * 1024),
+                _get(server, "max_response_bytes", int, "server", 1024 * 1024),
                 "server.max_response_bytes",
             )
         ),
@@ -374,7 +374,7 @@ def load_config(path: str | None) -> ServerConfig:
         ),
         party_concurrency=int(
             _positive(
-                _get(server, "party_concurrency", int, "server", 4), "server.party_concurrency"
+                _get(server, "party_concurrency", int, "server", 2), "server.party_concurrency"
             )
         ),
         cors_origins=_strings(server.get("cors_origins", []), f"{where} server.cors_origins"),

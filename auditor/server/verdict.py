@@ -97,7 +97,7 @@ def judge(kind: str, body: bytes, anchor: Anchor) -> Outcome:
     except ArithmeticError:  # a number the parser cannot hold (1e99999999999999999999)
         error = MalformedError("number", "request body", "a number out of range")
         return _malformed(error, sample)
-    except Exception as e:  # an engine surprise is the input's problem, never a 500
+    except Exception as e:  # noqa: BLE001 - an engine surprise is the input's problem, not a 500
         log.warning("verify %s: unexpected %s: %s", kind, type(e).__name__, str(e)[:200])
         error = MalformedError("unexpected-input", "request body", "cannot be checked")
         return _malformed(error, sample)

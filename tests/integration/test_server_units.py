@@ -20,8 +20,6 @@ from auditor.ledger import Ledger
 from auditor.server import access
 from auditor.server.access import ForbiddenError
 from auditor.server.app import ROUTES
-from auditor.server.documents import merge as _merge
-from auditor.server.limits import ClientAddress, RateLimiter
 from auditor.server.client import Client, dumps, loads
 from auditor.server.config import (
     ConfigError,
@@ -34,6 +32,8 @@ from auditor.server.config import (
     load_config,
     new_key,
 )
+from auditor.server.documents import merge as _merge
+from auditor.server.limits import ClientAddress, RateLimiter
 from auditor.server.openapi import document
 from auditor.server.outbox import Outbox
 from auditor.server.schemas import Validator, check_schema, plain
@@ -241,7 +241,8 @@ def test_parse_json_and_depth() -> None:
                         (b"[" * 100000 + b"]" * 100000, "too-deep"),
                         (b'{"a": 1e99999999999999999999}', "number"),
                         (b'{"a": 1e6112}', "number"), (b'{"a": 1' + b"0" * 1001 + b"}", "number"),
-                        (b'{"a": 1, "a": 2}', "not-json"), (b'{"a": NaN}', "not-json")]:  # fmt: skip
+                        (b'{"a": 1, "a": 2}', "not-json"),
+                        (b'{"a": NaN}', "not-json")]:  # fmt: skip
         with pytest.raises(ApiError) as e:
             parse_json(raw)
         assert e.value.reason == reason, raw[:20]
