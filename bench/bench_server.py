@@ -167,6 +167,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--keys", type=int, default=1000, help="invoices in the ledger")
     parser.add_argument("--port", type=int, default=18080)
+    parser.add_argument(
+        "--party-concurrency", type=int, default=2, help="the server's party_concurrency"
+    )
     parser.add_argument("--only", choices=(*WORKLOADS, "latency"), action="append")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
@@ -185,7 +188,9 @@ def main() -> int:
     key = new_key()
     config = work / "server.toml"
     config.write_text(
-        '[server]\nrate = 1000000.0\nburst = 1000000\n\n[[parties]]\nname = "bench"\n'
+        "[server]\nrate = 1000000.0\nburst = 1000000\n"
+        f"party_concurrency = {args.party_concurrency}\n\n"
+        '[[parties]]\nname = "bench"\n'
         f'role = "manufacturer"\nkey_sha256 = ["{hash_key(key)}"]\n'
     )
     config.chmod(0o600)

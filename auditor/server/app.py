@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
@@ -87,7 +88,7 @@ class Server:
         self.export_dir = config.export_dir or ledger_path + ".exports"
         self.writer = GroupWriter(self.service)
         self._background = anyio.CapacityLimiter(8)
-        self._readers = anyio.CapacityLimiter(16)
+        self._readers = ThreadPoolExecutor(16, thread_name_prefix="reader")
         self._per_party: dict[str, asyncio.Semaphore] = {}
         self._wake: asyncio.Event | None = None
         self.cache: dict[str, Any] = {}  # per-process memo (the OpenAPI document)
@@ -156,6 +157,7 @@ class Server:
             except (TimeoutError, asyncio.CancelledError):
                 task.cancel()
             await anyio.to_thread.run_sync(self.writer.close)
+            self._readers.shutdown(wait=False, cancel_futures=True)
             self.limiter.close()
 
     def _endpoint(self, spec: RouteSpec) -> Callable[[Request], Awaitable[Response]]:
@@ -229,7 +231,8 @@ class Server:
         if gate is None:
             gate = self._per_party[name] = asyncio.Semaphore(self.config.party_concurrency)
         async with gate:
-            return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._readers)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._readers, partial(fn, *args))
 
     async def submit(self, job: WriteJob) -> list[Written]:
         """Hand a write to this process's writer thread (group commit) and wait for it."""
