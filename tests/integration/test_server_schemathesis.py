@@ -2,7 +2,8 @@
 negative, a fixed seed, a bounded number per operation) for every operation and the three
 roles; no 5xx, every response conforms to the document (schema, status code, content type),
 and no write is committed behind a non-2xx answer (the check below, loaded into schemathesis
-as its hooks module, reads the ledger's tip after every response). About 60 s in all.
+as its hooks module, reads the ledger's tip after every response). About 2 minutes in all on
+the shared 2-core machine (load 7).
 
 ``/v1/events`` is left out: an event stream stays open by design (its own tests cover it).
 """

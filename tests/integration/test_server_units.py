@@ -115,6 +115,10 @@ webhook_secret = "0123456789abcdef"
         ("[tables.t]\nbad = 1\n", "tables.t.bad: unknown setting"),
         ("[tables.t]\ndealer_fields = [1]\n", "list of strings"),
         ("not toml = = =", "not valid TOML"),
+        ("[tables.invoices]\nstates = 'loose'\n", 'expected "invoice" or "none"'),
+        ("[server]\ntrusted_proxies = ['proxy.example']\n", "not an IP address or network"),
+        ("[server]\ncors_origins = 3\n", "list of strings"),
+        ("[server]\nbody_timeout = 0\n", "server.body_timeout: must be greater than 0"),
         ("parties = 3\n", "expected [[parties]]"),
     ],
 )  # fmt: skip
@@ -137,6 +141,13 @@ def test_config_refuses_readable_secrets_and_bad_schemas(tmp_path: Path) -> None
         load_config(str(tmp_path / "absent.toml"))
     none = load_config(str(_config(tmp_path, "[tables.t]\nschema = 'none'\n")))
     assert none.tables["t"].schema is None
+    loose = load_config(str(_config(tmp_path, "[tables.invoices]\nstates = 'none'\n")))
+    assert loose.tables["invoices"].states is None
+    assert load_config(None).tables["invoices"].states is not None
+    edge = load_config(
+        str(_config(tmp_path, "[server]\ntrusted_proxies = ['10.0.0.0/8']\ncors_origins = ['*']\n"))
+    )
+    assert (edge.trusted_proxies, edge.cors_origins) == (("10.0.0.0/8",), ("*",))
 
 
 # -- roles -------------------------------------------------------------------------------------
