@@ -479,6 +479,22 @@ def test_outbox_recreated_key_compares_with_its_own_document(tmp_path: Path) -> 
     ]
 
 
+def test_outbox_rebilling_hides_the_former_dealers_status(tmp_path: Path) -> None:
+    ledger, outbox, _, _ = _outbox(tmp_path)
+    ledger.put("invoices", "I6", invoice(XYZ, paymentStatus="TRANSFERRED"))
+    ledger.put("invoices", "I6", invoice(ABC))  # re-billed to ABC, status back to PENDING
+    ledger.put("invoices", "I6", invoice(ABC, paymentStatus="TRANSFERRED"))
+    assert outbox.scan() == 2
+    events = [json.loads(row[3]) for row in outbox.events_after(0)]
+    assert [(e["oldStatus"], e["newStatus"]) for e in events] == [
+        (None, "PENDING"),  # XYZ's status is not told to ABC
+        ("PENDING", "TRANSFERRED"),
+    ]
+    assert [row[2] for row in outbox.events_after(0)] == [ABC, ABC]
+    due = outbox.claim()
+    assert "xyz" not in {d.party for d in due}  # the former dealer is not notified either
+
+
 # -- `qldb-audit serve` on the command line ----------------------------------------------------
 def test_serve_new_key() -> None:
     result = CliRunner().invoke(
