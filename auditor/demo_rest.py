@@ -4,7 +4,8 @@ Starts ``qldb-audit serve`` on 127.0.0.1 over a fresh ledger, then plays the car
 dealers and an auditor over HTTP: invoices posted, a dealer reads its own (and is refused
 another's), downloads a receipt bundle and verifies it offline, marks the invoice paid with the
 transfer details; the maker's webhook receiver gets the signed notification and checks it;
-history shows both versions; the journal is exported and audited.
+history shows both versions; the maker confirms, after which the dealer can change nothing; the
+journal is exported and audited.
 """
 
 from __future__ import annotations
@@ -107,13 +108,13 @@ def run(workdir: Path, cli: Callable[..., int], expect: Callable[[str, int, int]
             say("ABC's dealer reads its invoice (GET /?keys=TEST10011)")
             own = abc.get_values(["TEST10011"])
             print(f"    billTo {own['billTo']}, unitPrice {own['carInfo']['unitPrice']}\n")
-            say("... and is refused Bay Motors' invoice")
+            say("... and not Bay Motors' invoice: the same answer as for one that does not exist")
             try:
                 abc.get_values(["TEST10012"])
-                failures += expect("refused", 403, 200)
+                failures += expect("refused", 400, 200)
             except ApiError as e:
-                print(f"    HTTP {e.status}\n")
-                failures += expect("refused", 403, e.status)
+                print(f"    HTTP {e.status} {e.reason}\n")  # the sample's 400 for "not found"
+                failures += expect("refused", 400, e.status)
             say("ABC downloads the receipt bundle and verifies it offline with the maker's key")
             (workdir / "rest-receipt.json").write_text(
                 json.dumps(abc.receipt("invoices", "TEST10011"), indent=2)
@@ -137,10 +138,18 @@ def run(workdir: Path, cli: Callable[..., int], expect: Callable[[str, int, int]
                   f" by {event.get('changedBy')}; signature checked, receipt bundle attached:"
                   f" {'receipt' in event}\n")  # fmt: skip
             failures += expect("webhook", 1, len(events))
-            say("History shows both versions")
+            say("The maker confirms; CONFIRMED is final for the dealer")
+            maker.patch_document("invoices", "TEST10011", {"paymentStatus": "CONFIRMED"})
+            try:
+                abc.patch_document("invoices", "TEST10011", {"paymentStatus": "PENDING"})
+                failures += expect("final", 403, 200)
+            except ApiError as e:
+                print(f"    the dealer's step back: HTTP {e.status} {e.reason}\n")
+                failures += expect("final", 403, e.status)
+            say("History shows every version")
             versions = [h["metadata"]["version"] for h in maker.history("TEST10011")]
             print(f"    versions {versions}\n")
-            failures += expect("history", 2, len(versions))
+            failures += expect("history", 3, len(versions))
             say("The journal is exported and an auditor audits the export offline")
             failures += expect("export", 0, cli(["ledger", "export", "rest-export"], workdir,
                                                 workdir / "rest-export.json", env))  # fmt: skip

@@ -116,6 +116,11 @@ def check_trust_set(keys: list[VerifierKey], where: str) -> None:
 Checker = Callable[[VerdictBuilder, Artefact, str, Policy], None]
 
 
+class CheckAbortedError(Exception):
+    """Raised by a checker to abandon the whole check; :func:`check_bytes` lets it through to
+    its caller (the server uses it for a revision the caller may not see)."""
+
+
 def check_file(
     path: str, command: str, policy: Policy, check: Checker | None = None
 ) -> list[Verdict]:
@@ -147,6 +152,8 @@ def check_bytes(
             check(v, artefact, where, policy)
         except ProofError as e:
             error = e
+        except CheckAbortedError:
+            raise
         except Exception as e:  # noqa: BLE001
             error = _unexpected(where, e)
         verdicts.append(v.build(error))

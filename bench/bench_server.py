@@ -9,6 +9,13 @@ Three workloads, each for ``--duration`` seconds after a warm-up, rate limit rai
   commits with ``synchronous=FULL`` before the server answers), a different quantity each time.
 
 Reports requests/s and p50/p99 latency (wrk's), and fails (exit 1) if any response was not 2xx.
+
+A fourth workload, ``latency`` (``--only latency``), runs with the default rate limits (10/s,
+burst 50 per key): one dealer fetches its largest allowed documents (``GET /?keys=`` with as
+many ~120 KB invoices as the 1 MiB answer cap allows) as fast as its rate limit allows, from
+wrk with 8 connections, while a probe in this process asks ``/v1/health`` and another dealer's
+invoice 10 times a second each; the probe's p99 must stay under 100 ms (exit 1 otherwise).
+
 Needs ``wrk`` (Debian: ``apt-get install wrk``).
 
 Run: ``.venv/bin/python bench/bench_server.py [--workers 2] [--connections 16] [--duration 10]
@@ -69,6 +76,12 @@ end
 """
 
 WORKLOADS = ("get-document", "get-receipt", "put-invoice")
+LATENCY_LUA = """
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+local path = os.getenv("BENCH_PATH")
+request = function() return wrk.format("GET", path) end
+"""
+BIG_DOCUMENTS = 8  # x ~120 KB: just under the default 1 MiB answer cap
 
 
 def _ms(text: str) -> float:
@@ -154,13 +167,18 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--keys", type=int, default=1000, help="invoices in the ledger")
     parser.add_argument("--port", type=int, default=18080)
-    parser.add_argument("--only", choices=WORKLOADS, action="append")
+    parser.add_argument(
+        "--party-concurrency", type=int, default=2, help="the server's party_concurrency"
+    )
+    parser.add_argument("--only", choices=(*WORKLOADS, "latency"), action="append")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     wrk = shutil.which("wrk")
     if wrk is None:
         print("ERROR: wrk not found (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
+    if args.only == ["latency"]:
+        return latency(args, wrk)
     work = Path(tempfile.mkdtemp(prefix="bench-server-"))
     ledger = Ledger.create(str(work / "ledger.db"), "bench", tables=["invoices"])
     for start in range(0, args.keys, 100):
@@ -170,7 +188,9 @@ def main() -> int:
     key = new_key()
     config = work / "server.toml"
     config.write_text(
-        '[server]\nrate = 1000000.0\nburst = 1000000\n\n[[parties]]\nname = "bench"\n'
+        "[server]\nrate = 1000000.0\nburst = 1000000\n"
+        f"party_concurrency = {args.party_concurrency}\n\n"
+        '[[parties]]\nname = "bench"\n'
         f'role = "manufacturer"\nkey_sha256 = ["{hash_key(key)}"]\n'
     )
     config.chmod(0o600)
@@ -248,6 +268,105 @@ def main() -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
         return 1 if any(r["non_2xx"] for r in results.values()) else 0
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def latency(args: argparse.Namespace, wrk: str) -> int:
+    """The ``latency`` workload (see the module docstring)."""
+    work = Path(tempfile.mkdtemp(prefix="bench-latency-"))
+    ledger = Ledger.create(str(work / "ledger.db"), "bench", tables=["invoices"])
+    heavy = {**INVOICE, "carInfo": {**INVOICE["carInfo"], "model": "M" * 120_000}}
+    ledger.put_many("invoices", [(f"BIG-{i}", dict(heavy)) for i in range(BIG_DOCUMENTS)])
+    other = {**INVOICE, "billTo": "XYZ Car Dealer Pte Ltd"}
+    ledger.put_many("invoices", [(f"SMALL-{i}", dict(other)) for i in range(10)])
+    ledger.close()
+    keys = {name: new_key() for name in ("abc", "xyz")}
+    config = work / "server.toml"
+    config.write_text(
+        f'[[parties]]\nname = "abc"\nrole = "dealer"\nbill_to = "{INVOICE["billTo"]}"\n'
+        f'key_sha256 = ["{hash_key(keys["abc"])}"]\n\n'
+        '[[parties]]\nname = "xyz"\nrole = "dealer"\nbill_to = "XYZ Car Dealer Pte Ltd"\n'
+        f'key_sha256 = ["{hash_key(keys["xyz"])}"]\n'
+    )
+    config.chmod(0o600)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "auditor", "serve", "--ledger", str(work / "ledger.db"),
+         "--config", str(config), "--port", str(args.port), "--workers", str(args.workers)],
+        cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{args.port}"
+    try:
+        for _ in range(200):
+            try:
+                with Client(url) as probe:
+                    if probe.request("GET", "/v1/health").status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        script = work / "latency.lua"
+        script.write_text(LATENCY_LUA)
+        path = "/?keys=" + ",".join(f"BIG-{i}" for i in range(BIG_DOCUMENTS))
+        env = {**os.environ, "BENCH_KEY": keys["abc"], "BENCH_PATH": path}
+        load = subprocess.Popen(
+            [wrk, "-t1", "-c8", f"-d{args.duration}s", "-s", str(script), "--latency", url],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(1.0)  # the load is on
+        samples: dict[str, list[float]] = {"health": [], "other-dealer GET": []}
+        statuses: dict[str, set[int]] = {name: set() for name in samples}
+        stop = time.monotonic() + args.duration - 2
+        with Client(url) as anonymous, Client(url, keys["xyz"]) as xyz:
+            n = 0
+            while time.monotonic() < stop:
+                for name, client, target in (
+                    ("health", anonymous, "/v1/health"),
+                    ("other-dealer GET", xyz, f"/v1/tables/invoices/documents/SMALL-{n % 10}"),
+                ):
+                    started = time.perf_counter()
+                    status = client.request("GET", target).status
+                    samples[name].append((time.perf_counter() - started) * 1000)
+                    statuses[name].add(status)
+                n += 1
+                time.sleep(0.1)
+        out, _ = load.communicate(timeout=args.duration + 30)
+        heavy_result = parse_wrk(out)
+        transfer = re.search(r"Transfer/sec:\s+(\S+)", out)
+        summary: dict[str, Any] = {
+            "heavy_dealer": {
+                "requests_per_s": heavy_result["requests_per_s"],
+                "answered_200": heavy_result["requests"] - heavy_result["non_2xx"],
+                "refused_429": heavy_result["non_2xx"],
+                "transfer_per_s": transfer.group(1) if transfer else None,
+                "answer_bytes": len(path) and BIG_DOCUMENTS * 120_000,
+            },
+            "probe": {
+                name: {
+                    "samples": len(values),
+                    "p50_ms": round(_percentile(values, 50), 2),
+                    "p99_ms": round(_percentile(values, 99), 2),
+                    "max_ms": round(max(values), 2),
+                    "statuses": sorted(statuses[name]),
+                }
+                for name, values in samples.items()
+            },
+            "load_average": os.getloadavg(),
+        }
+        print(json.dumps(summary, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+        worst = max(v["p99_ms"] for v in summary["probe"].values())
+        ok = worst < 100 and all(v["statuses"] == [200] for v in summary["probe"].values())
+        print(("OK" if ok else "FAILED") + f": probe p99 {worst:.1f} ms (target < 100 ms)")
+        return 0 if ok else 1
     finally:
         if server.poll() is None:
             server.terminate()

@@ -1,37 +1,42 @@
-"""Who may do what: API-key look-up, the three roles' rules, and the per-key token bucket.
+"""Who may see and do what: the three roles' rules, per revision.
 
 Roles (docs/rest-api.md has the route table):
 
 - ``manufacturer``: writes any table; reads everything.
-- ``dealer``: reads only documents whose party field (invoices: ``billTo``) is its ``bill_to``;
-  may change only the table's ``dealer_fields`` (invoices: ``paymentStatus`` and ``payment``)
-  of those documents, and set the status only to ``dealer_statuses`` (PENDING, TRANSFERRED:
-  CONFIRMED is the manufacturer's word); never creates or deletes.
+- ``dealer``: sees a revision only when that revision was billed to it (its party field,
+  invoices: ``billTo``, is the dealer's ``bill_to``); may change only the table's
+  ``dealer_fields`` (invoices: ``paymentStatus`` and ``payment``) of the invoices billed to it
+  now, along the table's state machine (auditor/server/states.py); never creates or deletes.
 - ``auditor``: reads everything, exports the journal; never writes.
 
-A document belongs to the dealer named by its latest revision that has data, so a deleted or
-re-billed invoice follows its current owner.
+Per revision, not per key: a key's history may span several documents (deleted and created
+again) and a document may be re-billed, so each revision carries its own answer. A revision
+with data is billed to the party its data names; a deletion to the party its document was
+billed to last; a redacted revision (its data is gone) to nobody a dealer is. "Not yours" and
+"does not exist" are one answer (404 ``not-found``), so a dealer cannot enumerate invoices.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from auditor.ledger import Revision
 from auditor.server.config import Party, TablePolicy
+from auditor.server.states import TransitionError
 from proofs import ion_hash
 
 KEY_FIELD = "_k"
 
 
 class ForbiddenError(Exception):
-    """The caller's role does not allow this; ``reason`` is machine-readable."""
+    """The caller may not do this: ``status`` 403 (a rule of its role) or 404 (it may not know
+    the document exists); ``reason`` is machine-readable."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, status: int = 403) -> None:
         super().__init__(message)
         self.reason = reason
+        self.status = status
 
 
 def owner(policy: TablePolicy, data: Any) -> str | None:
@@ -42,18 +47,52 @@ def owner(policy: TablePolicy, data: Any) -> str | None:
     return str(value) if isinstance(value, str) else None
 
 
+def sees_all(party: Party) -> bool:
+    return party.role in ("manufacturer", "auditor")
+
+
 def can_read(party: Party, policy: TablePolicy, data: Any) -> bool:
-    """May ``party`` read a document whose current data is ``data``?"""
-    if party.role in ("manufacturer", "auditor"):
+    """May ``party`` read a revision whose data is ``data``?"""
+    if sees_all(party):
         return True
     return party.bill_to is not None and owner(policy, data) == party.bill_to
 
 
-def check_read(party: Party, policy: TablePolicy, data: Any, what: str) -> None:
-    if not can_read(party, policy, data):
-        if policy.party_field is None:
-            raise ForbiddenError("table", f"{what}: a dealer has no access to table {policy.name}")
-        raise ForbiddenError("not-yours", f"{what}: not billed to {party.bill_to}")
+def check_table(party: Party, policy: TablePolicy, what: str) -> None:
+    """A dealer has no access at all to a table without a party field (403: a rule, not a
+    secret: the tables are listed to everyone)."""
+    if not sees_all(party) and policy.party_field is None:
+        raise ForbiddenError("table", f"{what}: a dealer has no access to table {policy.name}")
+
+
+def owners(policy: TablePolicy, revisions: Sequence[Revision]) -> list[str | None]:
+    """The party each revision (in commit order, as ``Ledger.history`` gives them) was billed
+    to: see the module docstring."""
+    last: dict[str, str | None] = {}
+    out: list[str | None] = []
+    for revision in revisions:
+        if revision.data is not None:
+            billed = owner(policy, revision.data)
+            last[revision.document_id] = billed
+        elif "dataHash" in revision.value:  # redacted: its billTo is gone
+            billed = None
+        else:  # a deletion
+            billed = last.get(revision.document_id)
+        out.append(billed)
+    return out
+
+
+def visible(party: Party, policy: TablePolicy, revisions: Sequence[Revision]) -> list[Revision]:
+    """The revisions ``party`` may see, in order."""
+    if sees_all(party):
+        return list(revisions)
+    check_table(party, policy, policy.name)
+    mine = party.bill_to
+    return [
+        r
+        for r, billed in zip(revisions, owners(policy, revisions), strict=True)
+        if mine is not None and billed == mine
+    ]
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -77,76 +116,37 @@ def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 
 def check_write(party: Party, policy: TablePolicy, current: Any, new: Any, what: str) -> None:
-    """May ``party`` replace ``current`` (None: absent) by ``new`` (None: a delete)?
-    Raises :class:`ForbiddenError`."""
-    if party.role == "manufacturer":
-        return
-    if party.role != "dealer":
+    """May ``party`` replace ``current`` (the data of the current document, None: absent) by
+    ``new`` (None: a delete)? Raises :class:`ForbiddenError`."""
+    if party.role not in ("manufacturer", "dealer"):
         raise ForbiddenError("role", f"{what}: the {party.role} role cannot write")
-    if current is None:
-        raise ForbiddenError("create", f"{what}: a dealer cannot create documents")
-    check_read(party, policy, current, what)
-    if new is None:
-        raise ForbiddenError("delete", f"{what}: a dealer cannot delete documents")
-    if not isinstance(new, Mapping) or not isinstance(current, Mapping):
-        raise ForbiddenError("field", f"{what}: a dealer may only change fields of an object")
-    allowed = set(policy.dealer_fields)
-    names = ", ".join(sorted(allowed)) or "nothing"
-    for name in changed_fields(current, new):
-        if name not in allowed:
-            raise ForbiddenError("field", f"{what}.{name}: a dealer may change only {names}")
-    status = policy.status_field
-    if (
-        status is not None
-        and status in new
-        and not same_value(new.get(status), current.get(status))
-    ):
-        value = new[status]
-        if value not in policy.dealer_statuses:
-            raise ForbiddenError(
-                "status",
-                f"{what}.{status}: a dealer may set only "
-                f"{', '.join(policy.dealer_statuses)} (got {value!r})",
-            )
-
-
-class RateLimiter:
-    """Token buckets, one per caller: ``rate`` tokens a second, at most ``burst`` saved up.
-
-    :meth:`take` spends one token and returns 0.0, or returns how many seconds until a token
-    is there (the request is refused: 429 with ``Retry-After``). Each server process has its
-    own buckets (with N workers a key can get up to N times the rate).
-    """
-
-    MAX_CALLERS = 10_000
-
-    def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, caller: str) -> float:
-        now = self._clock()
-        tokens, then = self._buckets.get(caller, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - then) * self.rate)
-        if tokens >= 1.0 - 1e-9:  # not refused for a float rounding
-            self._buckets[caller] = (tokens - 1.0, now)
-            if len(self._buckets) > self.MAX_CALLERS:
-                self._forget_full(now)
-            return 0.0
-        self._buckets[caller] = (tokens, now)
-        return max((1.0 - tokens) / self.rate, 1e-9)
-
-    def _forget_full(self, now: float) -> None:
-        """Drop buckets that have refilled (they hold no state a fresh bucket would not)."""
-        for caller, (tokens, then) in list(self._buckets.items()):
-            if tokens + (now - then) * self.rate >= self.burst:
-                del self._buckets[caller]
-
-    @staticmethod
-    def retry_after(seconds: float) -> str:
-        """The ``Retry-After`` value: whole seconds, rounded up, at least 1."""
-        return str(max(1, math.ceil(seconds)))
+    if party.role == "dealer":
+        check_table(party, policy, what)
+        if current is None or not can_read(party, policy, current):
+            raise ForbiddenError("not-found", f"{what}: not found", 404)  # absent or not yours
+        if new is None:
+            raise ForbiddenError("delete", f"{what}: a dealer cannot delete documents")
+        if not isinstance(new, Mapping) or not isinstance(current, Mapping):
+            raise ForbiddenError("field", f"{what}: a dealer may only change fields of an object")
+    if new is None or not isinstance(new, Mapping) or not isinstance(current, Mapping):
+        return
+    changed = changed_fields(current, new)
+    if party.role == "dealer":
+        allowed = set(policy.dealer_fields)
+        names = ", ".join(sorted(allowed)) or "nothing"
+        for name in changed:
+            if name not in allowed:
+                raise ForbiddenError("field", f"{what}.{name}: a dealer may change only {names}")
+        status = policy.status_field
+        if status is not None and status in changed and new.get(status) is not None:
+            value = new[status]
+            if value not in policy.dealer_statuses:
+                raise ForbiddenError(
+                    "status",
+                    f"{what}.{status}: a dealer may set only {', '.join(policy.dealer_statuses)}",
+                )
+    if policy.states is not None:
+        try:
+            policy.states.check(party.role, current, new, changed)
+        except TransitionError as e:
+            raise ForbiddenError(e.reason, f"{what}: {e}") from e

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.server.states import INVOICE_STATES, StateMachine
+
 ROLES = ("manufacturer", "dealer", "auditor")
 KEY_PREFIX = "qak_"
 
@@ -62,7 +64,8 @@ class TablePolicy:
     string). ``party_field``: the field naming the dealer a document belongs to (None: dealers
     have no access). ``status_field``: a change of this field raises a notification.
     ``dealer_fields``: the only fields a dealer may change; ``dealer_statuses``: the values a
-    dealer may set ``status_field`` to.
+    dealer may set ``status_field`` to; ``states``: the transitions each role may make
+    (auditor/server/states.py; None: any).
     """
 
     name: str
@@ -71,6 +74,7 @@ class TablePolicy:
     status_field: str | None = None
     dealer_fields: tuple[str, ...] = ()
     dealer_statuses: tuple[str, ...] = ()
+    states: StateMachine | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,12 @@ class ServerConfig:
     rate: float = 10.0  # tokens per second, per API key (the sample's stage throttle)
     burst: int = 50
     export_dir: str | None = None  # default: <ledger>.exports
+    body_timeout: float = 5.0  # seconds for a request body to arrive (408 after)
+    max_response_bytes: int = 1024 * 1024  # a read answer's cap (413 / the next page)
+    page_size: int = 100  # revisions, deliveries per page by default (and at most 1000)
+    party_concurrency: int = 2  # reads of one party in progress at once, per process
+    cors_origins: tuple[str, ...] = ()  # () : no CORS headers; ("*",): like the AWS sample
+    trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For is believed
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     source: str = "(defaults)"
 
@@ -113,6 +123,7 @@ def invoice_policy() -> TablePolicy:
         status_field="paymentStatus",
         dealer_fields=("paymentStatus", "payment"),
         dealer_statuses=("PENDING", "TRANSFERRED"),
+        states=INVOICE_STATES,
     )
 
 
@@ -168,6 +179,17 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _addresses(values: tuple[str, ...], where: str) -> tuple[str, ...]:
+    import ipaddress
+
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as e:
+            raise ConfigError(f"{where}: {value!r} is not an IP address or network") from e
+    return values
+
+
 def _party(entry: Any, where: str) -> Party:
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{where}: expected a table")
@@ -200,12 +222,20 @@ def _table(name: str, entry: Any, where: str, base_dir: str) -> TablePolicy:
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{where}: expected a table")
     _unknown(
-        entry, {"schema", "party_field", "status_field", "dealer_fields", "dealer_statuses"}, where
+        entry,
+        {"schema", "party_field", "status_field", "dealer_fields", "dealer_statuses", "states"},
+        where,
     )
     base = invoice_policy() if name == "invoices" else TablePolicy(name)
     schema: Mapping[str, Any] | None = base.schema
     if "schema" in entry:
         schema = _load_schema(_get(entry, "schema", str, where, ""), f"{where}.schema", base_dir)
+    states = base.states
+    if "states" in entry:
+        choice = _get(entry, "states", str, where, "")
+        if choice not in ("invoice", "none"):
+            raise ConfigError(f'{where}.states: expected "invoice" or "none"')
+        states = INVOICE_STATES if choice == "invoice" else None
     return TablePolicy(
         name,
         schema=schema,
@@ -217,6 +247,7 @@ def _table(name: str, entry: Any, where: str, base_dir: str) -> TablePolicy:
         dealer_statuses=_strings(
             entry.get("dealer_statuses", list(base.dealer_statuses)), f"{where}.dealer_statuses"
         ),
+        states=states,
     )
 
 
@@ -261,9 +292,11 @@ def load_config(path: str | None) -> ServerConfig:
         raise ConfigError(f"{where} [server] and [webhooks] must be tables")
     _unknown(
         server,
-        {"sample_table", "max_body_bytes", "max_batch", "max_keys", "rate", "burst", "export_dir"},
+        {"sample_table", "max_body_bytes", "max_batch", "max_keys", "rate", "burst", "export_dir",
+         "body_timeout", "max_response_bytes", "page_size", "party_concurrency", "cors_origins",
+         "trusted_proxies"},
         f"{where} server",
-    )
+    )  # fmt: skip
     _unknown(
         hooks,
         {"timeout", "max_attempts", "backoff_base", "backoff_max", "scan_interval"},
@@ -327,6 +360,28 @@ def load_config(path: str | None) -> ServerConfig:
         rate=_positive(float(_get(server, "rate", (int, float), "server", 10.0)), "server.rate"),
         burst=int(_positive(_get(server, "burst", int, "server", 50), "server.burst")),
         export_dir=None if export_dir is None else os.path.join(base_dir, export_dir),
+        body_timeout=_positive(
+            float(_get(server, "body_timeout", (int, float), "server", 5.0)), "server.body_timeout"
+        ),
+        max_response_bytes=int(
+            _positive(
+                _get(server, "max_response_bytes", int, "server", 1024 * 1024),
+                "server.max_response_bytes",
+            )
+        ),
+        page_size=min(
+            1000, int(_positive(_get(server, "page_size", int, "server", 100), "server.page_size"))
+        ),
+        party_concurrency=int(
+            _positive(
+                _get(server, "party_concurrency", int, "server", 2), "server.party_concurrency"
+            )
+        ),
+        cors_origins=_strings(server.get("cors_origins", []), f"{where} server.cors_origins"),
+        trusted_proxies=_addresses(
+            _strings(server.get("trusted_proxies", []), f"{where} server.trusted_proxies"),
+            f"{where} server.trusted_proxies",
+        ),
         webhooks=webhooks,
         source=path,
     )

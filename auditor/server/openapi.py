@@ -1,10 +1,13 @@
-"""The OpenAPI 3.1 document of the server (``GET /openapi.json``), built from the route table.
+"""The OpenAPI 3.1 document of the server (``GET /openapi.json``), generated from the route
+table (:data:`auditor.server.app.ROUTES`): each :class:`~auditor.server.routes.RouteSpec` carries
+its parameters, body, answers and error codes next to its handler; this module adds the shared
+component schemas and the error answers every route has, and assembles the document.
 
-Written by hand rather than derived from a framework's models, because request bodies are
-parsed by the JSON → Ion rule (exact decimals) and responses are written by auditor.jsonout:
-what is described here is what goes over the wire. A test checks that every route of
-:data:`auditor.server.app.ROUTES` is described and that no described one is missing, and
-schemathesis checks the live server against this document.
+No framework model library is used: request bodies are read by the JSON → Ion rule (exact
+decimals) and answers are written by auditor.jsonout, so the schemas here are the wire format
+(pydantic-based generators such as spectree would describe Python types instead, and
+Starlette's own SchemaGenerator reads YAML out of docstrings, a second table by another name).
+schemathesis and the Hypothesis fuzz check the live server against this document.
 """
 
 from __future__ import annotations
@@ -13,11 +16,6 @@ from typing import Any
 
 from auditor import __version__
 from auditor.server.config import ServerConfig
-from auditor.server.schemas import (
-    RETRIEVE_REVISION_SCHEMA,
-    VERIFY_RECEIPT_SCHEMA,
-    VERIFY_REVISION_SCHEMA,
-)
 
 _S = "#/components/schemas/"
 _STRING = {"type": "string"}
@@ -237,429 +235,61 @@ SCHEMAS: dict[str, Any] = {
             "createdAt": _NULLABLE_STRING,
         },
     },
-    "Verdict": {
-        "type": "object",
-        "required": ["result"],
-        "properties": {"result": {"enum": ["valid", "invalid"]}},
-    },
 }
 
 _DESCRIPTIONS = {
     400: "Bad request (malformed JSON, missing parameter, bad value)",
     401: "No API key, or not a valid one",
     403: "The caller's role does not allow this",
-    404: "No such table, document, revision or tip",
+    404: "No such table, document or revision, or not one the caller may see",
+    408: "The request body did not arrive in time",
     409: "Version conflict (expectedVersion, or concurrent writers)",
     412: "If-Match / If-None-Match precondition failed",
-    413: "Request body or batch over the configured cap",
-    422: "The document breaks the table's JSON Schema (the field is named)",
+    413: "Request body, batch or answer over the configured cap",
+    422: "The document breaks the table's JSON Schema or state machine (the field is named)",
     429: "Rate limit: retry after the Retry-After seconds",
 }
+_COMMON = (400, 429)  # any route: a bad query string; the rate limit
+_PROTECTED = (401, 403)
+_WITH_BODY = (408, 413)
 
 
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": _S + name}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
+def _errors(codes: set[int]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for code in codes:
-        response = _json(_ref("Error"), _DESCRIPTIONS[code])
+    for code in sorted(codes):
+        response: dict[str, Any] = {
+            "description": _DESCRIPTIONS[code],
+            "content": {"application/json": {"schema": {"$ref": _S + "Error"}}},
+        }
         if code == 429:
             response["headers"] = {"Retry-After": {"schema": _INT, "required": True}}
         out[str(code)] = response
     return out
 
 
-def _query(
-    name: str, required: bool = False, schema: dict[str, Any] | None = None, description: str = ""
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": required,
-        "schema": schema or _STRING,
-        "description": description,
-    }
-
-
-def _path(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": schema or _STRING}
-
-
-_TABLE = {
-    **_path("table", {"type": "string", "pattern": "^[A-Za-z0-9_]{1,128}$"}),
-    "example": "invoices",
-}
-_KEY = {**_path("key", {"type": "string", "minLength": 1, "maxLength": 1024}), "example": "INV01"}
-_DOC = [_TABLE, _KEY]
-_ETAG = {"ETag": {"schema": _STRING, "description": '"<documentId>.<version>"'}}
-_IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": _STRING}
-_NON_NEGATIVE = {"type": "integer", "minimum": 0}
-_ARTEFACT = {
-    "description": "The artefact: JSON, Ion text or Ion binary (as the CLI reads it)",
-    "required": True,
-    "content": {"application/json": {"schema": {}}, "application/octet-stream": {"schema": {}}},
-}
-
-
-def _document_links() -> dict[str, Any]:
-    """From a written document to what can be asked about it (schemathesis follows these)."""
-    same = {"table": "$request.path.table", "key": "$request.path.key"}
-    links: dict[str, Any] = {
-        name: {"operationId": name, "parameters": same}
-        for name in (
-            "get_document",
-            "patch_document",
-            "delete_document",
-            "document_history",
-            "document_receipt",
-        )
-    }
-    links["document_revision"] = {
-        "operationId": "document_revision",
-        "parameters": {**same, "version": "$response.body#/version"},
-    }
-    links["revision_receipt"] = {
-        "operationId": "revision_receipt",
-        "parameters": {"documentId": "$response.body#/documentId", "txId": "$response.body#/txId"},
-    }
-    return links
-
-
-def _operations(config: ServerConfig) -> dict[str, dict[str, Any]]:
-    """Per handler: parameters, request body and responses (errors added by the caller)."""
-    sample = config.policy(config.sample_table)
-    value_schema = dict(sample.schema) if sample.schema else {"type": ["object", "string"]}
-    value_schema.pop("$schema", None)
-    set_value = {
-        "type": "array",
-        "minItems": 1,
-        "maxItems": config.max_batch,
-        "items": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["key", "value"],
-            "properties": {"key": {"type": "string", "minLength": 1}, "value": value_schema},
-        },
-    }
-    any_value = {"type": ["object", "string"]}
-    write_body = {"required": True, "content": {"application/json": {"schema": any_value}}}
-    report = _json(_ref("Report"), "The verification report (status per item)")
-    text = {"description": "OK", "content": {"text/plain": {"schema": _STRING}}}
-    return {
-        "sample_put": {
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": set_value}},
-            },
-            "responses": {
-                "200": _json({"oneOf": [_ref("TxRef"), {"type": "array", "items": _ref("TxRef")}]})
-            },
-            "errors": (400, 409, 413),
-        },
-        "sample_get": {
-            "parameters": [_query("keys", True, description="k1,k2,...")],
-            "responses": {"200": _json({"type": ["object", "string", "array"]})},
-            "errors": (400,),
-        },
-        "sample_receipt_by_key": {
-            "parameters": [_query("key", True)],
-            "responses": {"200": _json(_ref("LedgerMetadata"))},
-            "errors": (400,),
-        },
-        "sample_receipt_by_doc": {
-            "parameters": [_query("documentId", True), _query("txId", True)],
-            "responses": {"200": _json(_ref("LedgerMetadata"))},
-            "errors": (400,),
-        },
-        "sample_verify_receipt": {
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": VERIFY_RECEIPT_SCHEMA}},
-            },
-            "responses": {"200": _json(_ref("Verdict"))},
-            "errors": (400, 413),
-        },
-        "sample_retrieve_revision": {
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": RETRIEVE_REVISION_SCHEMA}},
-            },
-            "responses": {"200": _json(_ref("Revision"))},
-            "errors": (400, 413),
-        },
-        "sample_verify_revision": {
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": VERIFY_REVISION_SCHEMA}},
-            },
-            "responses": {"200": _json(_ref("Verdict"))},
-            "errors": (400, 413),
-        },
-        "sample_history": {
-            "parameters": [
-                _query("key", True),
-                _query("from", description="ISO-8601, default 2020-01-01T00:00:00Z"),
-                _query("to", description="ISO-8601"),
-            ],
-            "responses": {"200": _json({"type": "array", "items": _ref("Revision")})},
-            "errors": (400,),
-        },
-        "health": {
-            "responses": {"200": _json({"type": "object", "required": ["status", "ledger", "tip"]})}
-        },
-        "openapi": {"responses": {"200": _json({"type": "object"})}},
-        "whoami": {"responses": {"200": _json({"type": "object", "required": ["party", "role"]})}},
-        "list_tables": {"responses": {"200": _json({"type": "object", "required": ["tables"]})}},
-        "table_schema": {
-            "parameters": [_TABLE],
-            "responses": {"200": _json({"type": "object"})},
-            "errors": (404,),
-        },
-        "batch_put": {
-            "parameters": [_TABLE],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "array",
-                            "minItems": 1,
-                            "items": {
-                                "type": "object",
-                                "required": ["key", "value"],
-                                "properties": {
-                                    "key": {"type": "string", "minLength": 1},
-                                    "value": any_value,
-                                    "expectedVersion": _NON_NEGATIVE,
-                                },
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["documents"],
-                        "properties": {"documents": {"type": "array", "items": _ref("Written")}},
-                    }
-                )
-            },
-            "errors": (400, 404, 409, 413, 422),
-        },
-        "get_document": {
-            "parameters": _DOC,
-            "responses": {"200": {**_json(_ref("Document")), "headers": _ETAG}},
-            "errors": (400, 404),
-        },
-        "put_document": {
-            "parameters": [
-                *_DOC,
-                _IF_MATCH,
-                {
-                    "name": "If-None-Match",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"const": "*"},
-                },
-            ],
-            "requestBody": write_body,
-            "responses": {
-                "200": {
-                    **_json(_ref("Document"), "Replaced"),
-                    "headers": _ETAG,
-                    "links": _document_links(),
-                },
-                "201": {
-                    **_json(_ref("Document"), "Created"),
-                    "headers": _ETAG,
-                    "links": _document_links(),
-                },
-            },
-            "errors": (400, 404, 409, 412, 413, 422),
-        },
-        "patch_document": {
-            "parameters": [*_DOC, _IF_MATCH],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/merge-patch+json": {"schema": {"type": "object"}},
-                    "application/json": {"schema": {"type": "object"}},
-                },
-            },
-            "responses": {"200": {**_json(_ref("Document")), "headers": _ETAG}},
-            "errors": (400, 404, 409, 412, 413, 422),
-        },
-        "delete_document": {
-            "parameters": [*_DOC, _IF_MATCH],
-            "responses": {"200": _json(_ref("Written"))},
-            "errors": (400, 404, 409, 412),
-        },
-        "document_history": {
-            "parameters": [*_DOC, _query("from"), _query("to")],
-            "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["revisions"],
-                        "properties": {"revisions": {"type": "array", "items": _ref("Revision")}},
-                    }
-                )
-            },
-            "errors": (400, 404),
-        },
-        "document_revision": {
-            "parameters": [*_DOC, _path("version", {"type": "string", "pattern": "^[0-9]{1,18}$"})],
-            "responses": {"200": _json(_ref("Revision"))},
-            "errors": (400, 404),
-        },
-        "document_receipt": {
-            "parameters": [*_DOC, _query("version", schema=_NON_NEGATIVE)],
-            "responses": {"200": _json(_ref("Bundle"))},
-            "errors": (400, 404),
-        },
-        "revision_receipt": {
-            "parameters": [_path("documentId"), _path("txId")],
-            "responses": {"200": _json(_ref("Bundle"))},
-            "errors": (404,),
-        },
-        "digest": {
-            "parameters": [_query("tip", schema=_NON_NEGATIVE)],
-            "responses": {"200": _json(_ref("SignedDigest"))},
-            "errors": (400, 404),
-        },
-        "checkpoint": {"responses": {"200": text}},
-        "vkey": {"responses": {"200": text}},
-        "consistency": {
-            "parameters": [_query("from", True, _NON_NEGATIVE), _query("to", schema=_NON_NEGATIVE)],
-            "responses": {"200": _json(_ref("ConsistencyFile"))},
-            "errors": (400, 404),
-        },
-        "verify_receipt": {
-            "requestBody": _ARTEFACT,
-            "responses": {"200": report},
-            "errors": (413,),
-        },
-        "verify_bundle": {"requestBody": _ARTEFACT, "responses": {"200": report}, "errors": (413,)},
-        "verify_revision": {
-            "requestBody": _ARTEFACT,
-            "responses": {"200": report},
-            "errors": (413,),
-        },
-        "verify_consistency": {
-            "requestBody": _ARTEFACT,
-            "responses": {"200": report},
-            "errors": (413,),
-        },
-        "create_export": {
-            "requestBody": {
-                "required": False,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {
-                                "format": {"enum": ["ion_text", "ion_binary", "json"]},
-                                "since": _STRING,
-                                "until": _STRING,
-                                "maxBlocksPerObject": {"type": "integer", "minimum": 1},
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {"201": _json(_ref("Export"), "Exported")},
-            "errors": (400, 413),
-        },
-        "list_exports": {"responses": {"200": _json({"type": "object", "required": ["exports"]})}},
-        "get_export": {
-            "parameters": [_path("exportId")],
-            "responses": {"200": _json(_ref("Export"))},
-            "errors": (404,),
-        },
-        "export_file": {
-            "parameters": [_path("exportId"), _path("name")],
-            "responses": {
-                "200": {
-                    "description": "The file",
-                    "content": {
-                        "application/json": {"schema": {}},
-                        "application/octet-stream": {"schema": {}},
-                    },
-                }
-            },
-            "errors": (404,),
-        },
-        "events": {
-            "parameters": [
-                _query("since", schema=_NON_NEGATIVE),
-                _query("limit", schema=_NON_NEGATIVE),
-                _query("timeout", schema=_NON_NEGATIVE, description="seconds; 0: no limit"),
-                {"name": "Last-Event-ID", "in": "header", "required": False, "schema": _STRING},
-            ],
-            "responses": {
-                "200": {
-                    "description": "An event stream (text/event-stream)",
-                    "content": {"text/event-stream": {"schema": _STRING}},
-                }
-            },
-            "errors": (400,),
-        },
-        "deliveries": {
-            "parameters": [
-                _query("state", schema={"enum": ["pending", "delivered", "failed"]}),
-                _query("limit", schema=_NON_NEGATIVE),
-            ],
-            "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["deliveries"],
-                        "properties": {"deliveries": {"type": "array", "items": _ref("Delivery")}},
-                    }
-                )
-            },
-            "errors": (400,),
-        },
-        "delivery_attempts": {
-            "parameters": [_path("id", {"type": "string", "pattern": "^[0-9]{1,18}$"})],
-            "responses": {
-                "200": _json({"type": "object", "required": ["id", "party", "attempts"]})
-            },
-            "errors": (400, 404),
-        },
-    }
-
-
 def document(config: ServerConfig) -> dict[str, Any]:
     """The OpenAPI 3.1 document for a server with ``config``."""
     from auditor.server.app import ROUTES
 
-    operations = _operations(config)
     paths: dict[str, Any] = {}
     for spec in ROUTES:
-        detail = dict(operations[spec.handler])
-        errors = tuple(detail.pop("errors", ()))
+        codes = {*spec.errors, *_COMMON}
         if spec.roles:
-            errors = (*errors, 401, 403, 429)
-        responses = {**detail.pop("responses"), **_errors(*sorted(set(errors)))}
+            codes |= set(_PROTECTED)
+        if spec.body is not None:
+            codes |= set(_WITH_BODY)
         path = spec.path.replace("{name:path}", "{name}")
         operation: dict[str, Any] = {
-            "operationId": spec.handler,
+            "operationId": spec.name,
             "summary": spec.summary,
             "description": f"Roles: {', '.join(sorted(spec.roles)) or 'public (no key)'}",
-            "tags": ["sample" if not path.startswith("/v1") and path != "/openapi.json" else "v1"],
-            **detail,
-            "responses": responses,
+            "tags": ["v1" if path.startswith("/v1") or path == "/openapi.json" else "sample"],
+            "responses": {**spec.responses, **_errors(codes)},
         }
+        if spec.parameters:
+            operation["parameters"] = list(spec.parameters)
+        if spec.body is not None:
+            operation["requestBody"] = spec.body(config) if callable(spec.body) else spec.body
         if not spec.roles:
             operation["security"] = []
         paths.setdefault(path, {})[spec.method.lower()] = operation
@@ -674,7 +304,7 @@ def document(config: ServerConfig) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": _schemas(config),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
@@ -682,3 +312,13 @@ def document(config: ServerConfig) -> dict[str, Any]:
         },
         "security": [{"bearer": []}, {"apiKey": []}],
     }
+
+
+def _schemas(config: ServerConfig) -> dict[str, Any]:
+    out = dict(SCHEMAS)
+    out["Error"] = {
+        "type": "object",
+        "required": ["message", "reason"],
+        "properties": {"message": {"type": "string", "maxLength": 300}, "reason": _STRING},
+    }
+    return out

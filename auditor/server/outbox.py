@@ -179,7 +179,7 @@ class Outbox:
         self._parties = {p.name: p for p in config.parties}
         self.lock = WriteLock(ledger.path + ".serve-lock")
         self._scans = 0
-        self._statuses: OrderedDict[str, tuple[int, bytes, Any]] = OrderedDict()
+        self._statuses: OrderedDict[str, tuple[int, bytes, Any, str | None]] = OrderedDict()
         db = self._db()
         db.executescript(_SCHEMA)
         db.execute(
@@ -303,16 +303,18 @@ class Outbox:
     ) -> _Found | None:
         data = revision["data"]
         version = int(revision["metadata"]["version"])
+        policy = self.config.policy(table)
         new = data.get(field) if isinstance(data, Mapping) else None
         new_hash = ion_hash(new)
+        owner = access.owner(policy, data)
         known = self._statuses.get(doc_id)
-        self._remember(doc_id, version, new_hash, new)
+        self._remember(doc_id, version, new_hash, new, owner)
         if version == 0:
             return None  # a new document: no status change
         if known is not None and known[0] == version - 1:
             if known[1] == new_hash:
                 return None
-            old, old_known = known[2], True
+            old, old_known, old_owner = known[2], True, known[3]
         else:
             key = data.get(KEY_FIELD) if isinstance(data, Mapping) else None
             if not isinstance(key, str):
@@ -320,14 +322,16 @@ class Outbox:
             previous = self._previous(table, str(key), doc_id, version - 1)
             old_known = previous is not None and previous.data is not None
             old = previous.data.get(field) if old_known and previous is not None else None
+            old_owner = access.owner(policy, previous.data) if previous is not None else None
             if old_known and ion_hash(old) == new_hash:
                 return None
+        if old_owner != owner:  # re-billed: the previous revision is not the new dealer's
+            old_known = False
         stored = self.ledger.revision_by_doc_and_tx(doc_id, tx_id)
         event_id = f"{doc_id}.{stored.version}"
         intent = self._intent(table, stored.key, ion_hash(data))
         if intent is not None:
             matched.append((intent[0], event_id))
-        policy = self.config.policy(table)
         changed_by = None if intent is None else {"party": intent[1], "role": intent[2]}
         body = {
             "type": EVENT_TYPE,
@@ -338,7 +342,7 @@ class Outbox:
             "documentId": doc_id,
             "version": stored.version,
             "field": field,
-            "oldStatus": old if old_known else None,  # null: the previous version was redacted
+            "oldStatus": old if old_known else None,  # null: redacted, or billed to another
             "newStatus": new,
             "changedBy": changed_by,
             "txId": tx_id,
@@ -350,11 +354,13 @@ class Outbox:
             for p in self.config.parties
             if p.webhook_url is not None and access.can_read(p, policy, data)
         ]
-        return _Found(body, subscribers, access.owner(policy, data), stored.sequence_no)
+        return _Found(body, subscribers, owner, stored.sequence_no)
 
-    def _remember(self, doc_id: str, version: int, status_hash: bytes, status: Any) -> None:
-        """Journal facts (a version's status) never change: a bounded cache of the newest."""
-        self._statuses[doc_id] = (version, status_hash, status)
+    def _remember(
+        self, doc_id: str, version: int, status_hash: bytes, status: Any, owner: str | None
+    ) -> None:
+        """Journal facts (a version's status and party) never change: a bounded cache."""
+        self._statuses[doc_id] = (version, status_hash, status, owner)
         self._statuses.move_to_end(doc_id)
         if len(self._statuses) > STATUS_CACHE:
             self._statuses.popitem(last=False)
@@ -572,7 +578,10 @@ class Outbox:
         )
         return [(int(r[0]), str(r[1]), r[2], str(r[3])) for r in rows]
 
-    def deliveries(self, party: str | None, state: str | None, limit: int) -> list[dict[str, Any]]:
+    def deliveries(
+        self, party: str | None, state: str | None, limit: int, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` deliveries (older than id ``before``), newest first."""
         sql = (
             "SELECT id, event_id, party, url, state, attempts, next_at, last_status, "
             "last_error, delivered_at, created FROM server_deliveries WHERE 1=1"
@@ -584,6 +593,9 @@ class Outbox:
         if state is not None:
             sql += " AND state = ?"
             args.append(state)
+        if before is not None:
+            sql += " AND id < ?"
+            args.append(before)
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
         keys = (

@@ -48,7 +48,11 @@ INVOICE_SCHEMA: dict[str, Any] = {
         "payment": {
             "type": "object",
             "description": "payment details (bank, reference, ...), recorded by the dealer",
-            "additionalProperties": {"type": ["string", "number", "integer", "boolean", "null"]},
+            "maxProperties": 32,
+            "additionalProperties": {
+                "type": ["string", "number", "integer", "boolean", "null"],
+                "maxLength": 1024,
+            },
         },
     },
 }
@@ -179,7 +183,39 @@ def _problem(error: ValidationError, prefix: str) -> Problem:
         if extra:
             name = f"{base}.{extra[0]}" if base else extra[0]
             return Problem(_join(prefix, name), "field is not allowed")
-    return Problem(_join(prefix, name), error.message)
+    return Problem(_join(prefix, name), _explain(error))
+
+
+def _explain(error: ValidationError) -> str:
+    """What the value breaks, from the schema alone: jsonschema's own message quotes the
+    value (a 100-item batch would be echoed whole)."""
+    rule, limit = error.validator, error.validator_value
+    if rule == "type":
+        kinds = limit if isinstance(limit, list) else [limit]
+        return f"expected {' or '.join(map(str, kinds))}"
+    if rule == "enum" and isinstance(limit, list):
+        return f"expected one of {', '.join(map(str, limit))}"
+    if rule == "const":
+        return f"expected {limit!r}"
+    wording = {
+        "minItems": "at least {} items", "maxItems": "at most {} items",
+        "minLength": "at least {} characters", "maxLength": "at most {} characters",
+        "minProperties": "at least {} fields", "maxProperties": "at most {} fields",
+        "minimum": "at least {}", "maximum": "at most {}", "pattern": "must match {}",
+    }  # fmt: skip
+    if rule in wording:
+        return "expected " + wording[str(rule)].format(limit)
+    return f"breaks the schema's {rule!s} rule"
+
+
+def violation(error: SchemaViolationError) -> dict[str, Any]:
+    """The 422 body of a value that breaks a table's schema, naming the field."""
+    return {
+        "message": f"invalid document: {error}",
+        "reason": "schema",
+        "field": error.field,
+        "errors": [{"field": p.field, "problem": p.problem} for p in error.problems],
+    }
 
 
 def _join(prefix: str, name: str) -> str:
@@ -202,7 +238,8 @@ class Validator:
             self._validator.iter_errors(plain(value)),
             key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))),
         )
-        return [_problem(e, prefix) for e in errors[:20]]
+        found = (_problem(e, prefix) for e in errors[:20])
+        return [Problem(p.field[:200], p.problem[:200]) for p in found]
 
     def validate(self, value: Any, prefix: str = "") -> None:
         problems = self.problems(value, prefix)

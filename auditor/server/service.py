@@ -1,17 +1,18 @@
-"""What the routes do, over the ledger: blocking functions (bounded reads run on the event
-loop, other reads in worker threads, writes on the writer thread).
+"""What the routes do, over the ledger: blocking functions, run off the event loop (reads in
+worker threads, writes on the one writer thread).
 
 Every function takes the calling :class:`Party` and enforces its role (auditor/server/access.py)
-before it reveals or writes anything. Errors are :class:`ApiError` (an HTTP status, a
-machine-readable ``reason`` and a message in the project's one style).
+before it reveals or writes anything: reads are filtered per revision, and "not yours" is the
+same 404 as "does not exist". Errors are :class:`ApiError` (an HTTP status, a machine-readable
+``reason`` and a message in the project's one style).
 
 Writes run on ONE thread per process (:class:`GroupWriter`), and the processes take turns
 through an OS file lock (``outbox.WriteLock``). Under the lock a write reads the current
-version, checks preconditions and the caller's rights against it, records who is changing a
-status (the notification intent), then commits with ``expected_version`` = the version it
-checked, so a writer outside the server that got in between makes the ledger refuse
-(ConflictError) instead of silently winning. Queued writes of one party to one table are
-committed together (group commit: one block, one fsync).
+version, checks the caller's rights (and the state machine) against it, then the
+preconditions, records who is changing a status (the notification intent), then commits with
+``expected_version`` = the version it checked, so a writer outside the server that got in
+between makes the ledger refuse (ConflictError) instead of silently winning. Queued writes of
+one party to one table are committed together (group commit: one block, one fsync).
 """
 
 from __future__ import annotations
@@ -24,58 +25,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from amazon.ion import simpleion
-
-from auditor import formats, verify
+from auditor import jsonout
 from auditor.bundle import receipt_bundle_for as bundle_for_revision
-from auditor.formats import BlockAddress, Digest
 from auditor.ledger import ConflictError, Ledger, LedgerError, NotFoundError, Revision
 from auditor.server import access
 from auditor.server.access import KEY_FIELD, ForbiddenError
 from auditor.server.config import Party, ServerConfig, TablePolicy
 from auditor.server.outbox import Outbox
 from auditor.server.schemas import Problem, SchemaViolationError, Validator
-from auditor.verdict import Verdict, VerdictBuilder
-from auditor.verify import Policy, TrustedDigest
-from proofs import MalformedError, VerificationError
-from proofs.note import parse_vkey
+from auditor.server.web import ApiError, not_found
 
-MAX_DEPTH = 64
 WRITE_RETRIES = 3
 
-
-class ApiError(Exception):
-    """An HTTP error answer: ``status``, ``reason`` (machine-readable), message, extra fields."""
-
-    def __init__(
-        self,
-        status: int,
-        reason: str,
-        message: str,
-        headers: Mapping[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.headers = dict(headers or {})
-        self.extra = extra
-
-    def body(self) -> dict[str, Any]:
-        return {"message": self.message, "reason": self.reason, **self.extra}
+__all__ = ["ApiError", "GroupWriter", "Service", "WriteItem", "WriteJob", "Written"]
 
 
 def forbidden(error: ForbiddenError) -> ApiError:
-    return ApiError(403, error.reason, str(error))
+    return ApiError(error.status, error.reason, str(error))
 
 
 _LEDGER_STATUS = {
     "no-table": 404,
-    "no-key": 404,
-    "no-revision": 404,
-    "no-block": 404,
-    "no-tip": 404,
     "too-large": 413,
     "unrepresentable": 422,
     "key-field": 422,
@@ -92,36 +62,18 @@ _LEDGER_STATUS = {
 def ledger_error(error: LedgerError) -> ApiError:
     if isinstance(error, ConflictError):
         return ApiError(409, error.reason, str(error))
+    if isinstance(error, NotFoundError) and error.reason != "no-table":
+        return ApiError(404, "not-found", str(error))
     return ApiError(_LEDGER_STATUS.get(error.reason, 400), error.reason, str(error))
 
 
-def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
-    """Refuse JSON nested deeper than ``limit`` (iterative; before anything recurses)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            raise ApiError(400, "too-deep", f"request body: nested deeper than {limit} levels")
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a key's history: the revisions and the cursor of the next page (None:
+    the last page)."""
 
-
-def parse_json(body: bytes, what: str = "request body") -> Any:
-    """The JSON → Ion rule (exact decimals); 400 on anything else."""
-    if not body.strip():
-        raise ApiError(400, "empty", f"{what}: empty")
-    try:
-        value = formats.loads_json(body.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise ApiError(400, "not-utf8", f"{what}: not UTF-8") from e
-    except RecursionError as e:
-        raise ApiError(400, "too-deep", f"{what}: nested too deeply") from e
-    except ValueError as e:
-        raise ApiError(400, "not-json", f"{what}: not valid JSON ({e})") from e
-    check_depth(value)
-    return value
+    revisions: list[Revision]
+    next: str | None
 
 
 def etag(revision: Revision) -> str:
@@ -175,7 +127,7 @@ def parse_time(text: str | None, name: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as e:
-        raise ApiError(400, "time", f"{name}: not an ISO-8601 time ({text!r})") from e
+        raise ApiError(400, "time", f"{name}: not an ISO-8601 time") from e
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -311,7 +263,6 @@ class Service:
         }
         self._tables: dict[str, str] = ledger.tables()
         self._tables_lock = threading.Lock()
-        self.vkey = parse_vkey(ledger.vkey)
         self.on_status_change: Callable[[], None] | None = None  # wakes the notifier
 
     # -- tables and documents --------------------------------------------------------------
@@ -358,80 +309,111 @@ class Service:
                 raise ApiError(404, "no-table", str(e)) from e
             return None
 
-    def _owner_data(self, latest: Revision) -> Any:
-        """The data deciding who owns a document: its latest revision that has data."""
-        if latest.data is not None:
-            return latest.data
-        for revision in reversed(self.ledger.history(latest.table, latest.key)):
-            if revision.document_id == latest.document_id and revision.data is not None:
-                return revision.data
-        return None
-
-    def _check_read(self, party: Party, policy: TablePolicy, latest: Revision, what: str) -> None:
-        if party.role == "dealer":
-            try:
-                access.check_read(party, policy, self._owner_data(latest), what)
-            except ForbiddenError as e:
-                raise forbidden(e) from e
+    def readable(self, party: Party, policy: TablePolicy, revision: Revision) -> bool:
+        """May ``party`` see ``revision`` (per revision: see access.py)?"""
+        if access.sees_all(party):
+            return True
+        access_check_table(party, policy, revision.table)
+        if revision.data is not None:
+            return access.can_read(party, policy, revision.data)
+        history = self.ledger.history(revision.table, revision.key)
+        return any(
+            r.document_id == revision.document_id and r.version == revision.version
+            for r in access.visible(party, policy, history)
+        )
 
     def document(self, party: Party, table: str, key: str) -> Revision:
-        """The current revision; 404 if absent or deleted, 403 if not the caller's."""
+        """The current revision; 404 if absent, deleted, or not billed to a dealer caller."""
         policy = self.policy(table)
+        access_check_table(party, policy, table)
         latest = self.latest(table, key)
-        if latest is None or latest.data is None:
-            raise ApiError(404, "no-key", f"{table}/{key}: no such document")
-        self._check_read(party, policy, latest, f"{table}/{key}")
+        if latest is None or latest.data is None or not self.readable(party, policy, latest):
+            raise not_found(f"{table}/{key}")
         return latest
 
-    def values(self, party: Party, table: str, keys: Sequence[str]) -> list[Any] | None:
-        """The sample's GET /: values in key order, or None if any key is missing."""
+    def values_json(self, party: Party, table: str, keys: Sequence[str]) -> str:
+        """The sample's GET /: the value (one key) or the values in key order, as JSON; 400
+        ``not-found`` if any is missing or not the caller's, 413 over the response cap."""
         policy = self.policy(table)
-        out = []
+        access_check_table(party, policy, table)
+        cap = self.config.max_response_bytes
+        parts, size = [], 0
         for key in keys:
             latest = self.latest(table, key)
-            if latest is None or latest.data is None:
-                return None
-            self._check_read(party, policy, latest, f"{table}/{key}")
-            out.append(value_of(latest.data))
-        return out
+            if latest is None or latest.data is None or not self.readable(party, policy, latest):
+                raise ApiError(400, "not-found", "Client Error: Requested documents do not exist")
+            text = jsonout.to_json(value_of(latest.data))
+            size += len(text)
+            if size > cap:
+                raise ApiError(
+                    413, "response-too-large",
+                    f"the answer would be over {cap} bytes: ask for fewer keys at a time",
+                )  # fmt: skip
+            parts.append(text)
+        return parts[0] if len(parts) == 1 else "[" + ",".join(parts) + "]"
 
     def history(
-        self, party: Party, table: str, key: str, since: str | None, until: str | None
-    ) -> list[Revision]:
-        """Every revision of the key, oldest first, within [since, until] (404: no such key)."""
+        self,
+        party: Party,
+        table: str,
+        key: str,
+        since: str | None,
+        until: str | None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page:
+        """The revisions of the key the caller may see, oldest first, within [since, until],
+        one page at a time (``limit`` revisions, at most ``max_response_bytes``); 404 if there
+        is none it may see."""
         policy = self.policy(table)
+        access_check_table(party, policy, table)
         start, end = parse_time(since, "from"), parse_time(until, "to")
         if start is not None and end is not None and start > end:
-            raise ApiError(400, "window", f"from {since} is after to {until}")
-        latest = self.latest(table, key)
-        if latest is None:
-            raise ApiError(404, "no-key", f"{table}/{key}: no such document")
-        self._check_read(party, policy, latest, f"{table}/{key}")
-        revisions = self.ledger.history(table, key)
-        return [r for r in revisions if _within(r, start, end)]
+            raise ApiError(400, "window", "from is after to")
+        first = 0
+        if cursor:
+            if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
+                raise ApiError(400, "cursor", "cursor: not one this server gave")
+            first = int(cursor)
+        size_limit = min(limit or self.config.page_size, 1000)
+        everything = self.ledger.history(table, key)
+        shown = {id(r) for r in access.visible(party, policy, everything)}
+        if not shown:
+            raise not_found(f"{table}/{key}")
+        out: list[Revision] = []
+        size = 0
+        for index in range(first, len(everything)):
+            revision = everything[index]
+            if id(revision) not in shown or not _within(revision, start, end):
+                continue
+            size += len(jsonout.to_json(revision.value))
+            if out and (len(out) >= size_limit or size > self.config.max_response_bytes):
+                return Page(out, str(index))
+            out.append(revision)
+        return Page(out, None)
 
     def revision(self, party: Party, table: str, key: str, version: int) -> Revision:
+        """Version ``version`` of the newest document under the key (404 if not visible)."""
         policy = self.policy(table)
-        latest = self.latest(table, key)
-        if latest is None:
-            raise ApiError(404, "no-key", f"{table}/{key}: no such document")
-        self._check_read(party, policy, latest, f"{table}/{key}")
+        access_check_table(party, policy, table)
         try:
-            return self.ledger.revision(table, key, version)
+            revision = self.ledger.revision(table, key, version)
         except NotFoundError as e:
-            raise ApiError(404, e.reason, str(e)) from e
+            raise ledger_error(e) from e
+        if not self.readable(party, policy, revision):
+            raise not_found(f"{table}/{key} version {version}")
+        return revision
 
     def by_document(self, party: Party, document_id: str, tx_id: str) -> Revision:
         try:
             revision = self.ledger.revision_by_doc_and_tx(document_id, tx_id)
         except NotFoundError as e:
-            raise ApiError(404, e.reason, str(e)) from e
+            raise not_found(f"document {document_id[:40]} tx {tx_id[:40]}") from e
         policy = self.config.policy(revision.table)
-        latest = self.latest(revision.table, revision.key)
-        if party.role == "dealer" and latest is not None:
-            if latest.document_id != revision.document_id:  # the key was re-created since
-                latest = revision
-            self._check_read(party, policy, latest, f"{revision.table}/{revision.key}")
+        if not access.sees_all(party) and (
+            policy.party_field is None or not self.readable(party, policy, revision)
+        ):
+            raise not_found(f"document {document_id} tx {tx_id}")
         return revision
 
     def receipt(self, party: Party, table: str, key: str, version: int | None) -> dict[str, Any]:
@@ -503,8 +485,7 @@ class Service:
         for item in items:
             latest = self.latest(job.table, item.key)
             current = latest if latest is not None and latest.data is not None else None
-            self._preconditions(job.table, item, current)
-            try:
+            try:  # the caller's rights first: a dealer learns nothing of what is not its own
                 access.check_write(
                     job.party,
                     policy,
@@ -514,6 +495,7 @@ class Service:
                 )
             except ForbiddenError as e:
                 raise forbidden(e) from e
+            self._preconditions(job.table, item, current)
             version = None if current is None else current.version
             rows.append((item.key, item.value, version))
             existed.append(current is not None)
@@ -534,7 +516,7 @@ class Service:
             if rows[0][1] is None:  # a delete (always alone)
                 key, _, version = rows[0]
                 if version is None:
-                    raise ApiError(404, "no-key", f"{table}/{key}: no such document")
+                    raise not_found(f"{table}/{key}")
                 revisions = [self.ledger.delete(table, key, version)]
             else:
                 if changes:  # who changed it: the outbox attributes the revision
@@ -594,117 +576,6 @@ class Service:
                     etag=None if current is None else etag(current),
                 )
 
-    # -- verification ----------------------------------------------------------------------
-    def attest(self, digest: Digest, where: str) -> Digest:
-        """``digest`` if it is the one this ledger has at its tip, else VerificationError."""
-        tip = digest.tip
-        if tip.strand_id != self.ledger.strand_id:
-            raise VerificationError(
-                "digest-ledger",
-                f"{where}.DigestTipAddress.strandId",
-                "is not this ledger's strand",
-                expected=self.ledger.strand_id,
-                actual=tip.strand_id,
-            )
-        current = self.ledger.tip()
-        if tip.sequence_no > current:
-            raise VerificationError(
-                "digest-tip",
-                f"{where}.DigestTipAddress.sequenceNo",
-                "is beyond this ledger's tip",
-                expected=f"<= {current}",
-                actual=tip.sequence_no,
-            )
-        ours = self.ledger.digest(tip.sequence_no).digest
-        if ours != digest.digest:
-            raise VerificationError(
-                "digest-not-ours",
-                f"{where}.Digest",
-                f"is not this ledger's digest at tip {tip.sequence_no}",
-                expected=ours,
-                actual=digest.digest,
-            )
-        return Digest(ours, tip)
-
-    def stored_revision(
-        self, address: BlockAddress | None, document_id: str | None, where: str
-    ) -> Revision:
-        """The ledger's revision of ``document_id`` in the block at ``address``."""
-        if address is None or document_id is None:
-            raise MalformedError("missing-field", where, "needs BlockAddress and DocumentId")
-        if address.strand_id != self.ledger.strand_id:
-            raise VerificationError(
-                "ledger-revision",
-                f"{where}: BlockAddress.strandId",
-                "is not this ledger's strand",
-                expected=self.ledger.strand_id,
-                actual=address.strand_id,
-            )
-        try:
-            tx_id = str(self.ledger.block(address.sequence_no)["transactionId"])
-            return self.ledger.revision_by_doc_and_tx(document_id, tx_id)
-        except NotFoundError as e:
-            raise VerificationError(
-                "ledger-revision",
-                f"{where}: DocumentId",
-                f"this ledger has no revision of it in block {address}",
-                expected=None,
-                actual=document_id,
-            ) from e
-
-    def check_receipt(self, v: VerdictBuilder, receipt: formats.Receipt, where: str) -> Revision:
-        """Offline proof check with our engine, the digest attested by this ledger, and the
-        receipt bound to the revision this ledger stores. Raises ProofError."""
-        if receipt.digest is None:
-            raise MalformedError("missing-digest", where, "has no LedgerDigest")
-        ours = self.attest(receipt.digest, f"{where}: LedgerDigest")
-        anchor = TrustedDigest(ours, "this ledger", "", f"this ledger's digest at tip {ours.tip}")
-        verify.check_receipt(v, receipt, where, Policy(digest=anchor))
-        stored = self.stored_revision(receipt.block_address, receipt.document_id, where)
-        if stored.hash != receipt.revision_hash:
-            raise VerificationError(
-                "ledger-revision",
-                f"{where}: RevisionHash",
-                "is not the hash of the revision this ledger stores",
-                expected=stored.hash,
-                actual=receipt.revision_hash,
-            )
-        v.proven(
-            "ledger-revision", f"{where}: RevisionHash",
-            f"this ledger stores the revision ({stored.table}/{stored.key} v{stored.version})",
-            expected=stored.hash, actual=receipt.revision_hash,
-        )  # fmt: skip
-        return stored
-
-    def verify_report(self, kind: str, body: bytes) -> list[Verdict]:
-        """The /v1/verify routes: parse the artefact(s) and check each (one engine)."""
-        policy = Policy(log_keys=(self.vkey,))
-        return verify.check_bytes(body, "request body", kind, policy, self._verify_one(kind))
-
-    def _verify_one(self, kind: str) -> verify.Checker:
-        def check(v: VerdictBuilder, artefact: Any, where: str, policy: Policy) -> None:
-            if kind == "receipt" and isinstance(artefact, formats.Receipt):
-                self.check_receipt(v, artefact, where)
-            elif kind == "receipt" and isinstance(artefact, formats.RevisionInput):
-                address = _address(artefact.revision)
-                anchor = None
-                if address is not None and address.strand_id == self.ledger.strand_id:
-                    signed = self.ledger.digest()
-                    ours = Digest(signed.digest, BlockAddress(signed.strand_id, signed.tip))
-                    anchor = TrustedDigest(
-                        ours, "this ledger", "", f"this ledger's digest at tip {ours.tip}"
-                    )
-                verify.check_receipt(v, artefact, where, Policy(digest=anchor))
-            elif kind == "bundle":
-                verify.check_bundle(v, artefact, where, policy)
-                assert isinstance(artefact, formats.Bundle)
-                self.attest(artefact.digest, f"{where}: digest")
-                v.proven("digest-attested", f"{where}: digest", "the digest is this ledger's")
-            else:
-                verify.CHECKERS[kind](v, artefact, where, policy)
-
-        return check
-
 
 def _status_changes(policy: TablePolicy, current: Any, new: Any) -> bool:
     """Does writing ``new`` over ``current`` change the table's status field?"""
@@ -731,23 +602,8 @@ def _within(revision: Revision, start: datetime | None, end: datetime | None) ->
     return (start is None or when >= start) and (end is None or when <= end)
 
 
-def _address(revision: Any) -> BlockAddress | None:
-    value = revision.get("blockAddress") if isinstance(revision, Mapping) else None
-    if not isinstance(value, Mapping):
-        return None
-    strand, seq = value.get("strandId"), value.get("sequenceNo")
-    if not isinstance(strand, str) or isinstance(seq, bool) or not isinstance(seq, int):
-        return None
-    return BlockAddress(str(strand), int(seq))
-
-
-def ion_address(text: str, where: str) -> BlockAddress:
-    """``{strandId, sequenceNo}`` from Ion text (a receipt's ``…Address.IonText``)."""
+def access_check_table(party: Party, policy: TablePolicy, what: str) -> None:
     try:
-        value = simpleion.loads(text)
-    except Exception as e:  # amazon.ion raises many types
-        raise MalformedError("not-ion", where, "not valid Ion") from e
-    address = _address({"blockAddress": value})
-    if address is None or address.sequence_no < 0:
-        raise MalformedError("block-address", where, "expected {strandId, sequenceNo}")
-    return address
+        access.check_table(party, policy, what)
+    except ForbiddenError as e:
+        raise forbidden(e) from e

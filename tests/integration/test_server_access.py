@@ -1,5 +1,6 @@
 """Every route × every role on a real server process: 401 without a valid key, 403 outside the
-role (and, for a dealer, outside its own invoices), and the expected success inside it."""
+role, 404 for a dealer outside its own invoices (the same answer as for a missing one), and
+the expected success inside it."""
 
 from __future__ import annotations
 
@@ -97,10 +98,12 @@ def _cases() -> list[Case]:
         for role, status in expected.items():
             cases.append(Case(route, role, status, request, label))
 
-    read_abc = {"manufacturer": 200, "dealer": 200, "other_dealer": 403, "auditor": 200}
+    read_abc = {"manufacturer": 200, "dealer": 200, "other_dealer": 404, "auditor": 200}
+    sample_read_abc = {**read_abc, "other_dealer": 400}  # the sample's routes: 400 not found
     everyone = dict.fromkeys(ROLES, 200)
     auditor_only = {"manufacturer": 403, "dealer": 403, "other_dealer": 403, "auditor": 200}
-    sample_write = {"manufacturer": 200, "dealer": 403, "other_dealer": 403, "auditor": 403}
+    sample_write = {"manufacturer": 200, "dealer": 404, "other_dealer": 404, "auditor": 403}
+    paid = invoice(paymentStatus="TRANSFERRED", payment={"bank": "DBS", "reference": "T-1"})
 
     # the sample's routes
     for role in ROLES:  # each role writes its own key: no interference
@@ -115,14 +118,15 @@ def _cases() -> list[Case]:
         )
     each(
         ("POST", "/"),
-        {"dealer": 200, "other_dealer": 403, "auditor": 403},
-        lambda w: (
-            "POST",
-            "/",
-            [{"key": "ABC-1", "value": invoice(paymentStatus="TRANSFERRED")}],
-            {},
-        ),
-        "status only",
+        {"dealer": 200, "other_dealer": 404, "auditor": 403},
+        _req("POST", "/", [{"key": "ABC-1", "value": paid}]),
+        "status and payment",
+    )
+    each(
+        ("POST", "/"),
+        {"dealer": 403},
+        _req("POST", "/", [{"key": "ABC-1", "value": invoice(paymentStatus="TRANSFERRED")}]),
+        "TRANSFERRED needs payment details",
     )
     each(
         ("POST", "/"),
@@ -130,21 +134,21 @@ def _cases() -> list[Case]:
         _req("POST", "/", [{"key": "ABC-1", "value": invoice(quantity=99)}]),
         "other field",
     )
-    each(("GET", "/"), read_abc, _req("GET", "/?keys=ABC-1"))
-    each(("GET", "/receipt-by-key"), read_abc, _req("GET", "/receipt-by-key?key=ABC-1"))
+    each(("GET", "/"), sample_read_abc, _req("GET", "/?keys=ABC-1"))
+    each(("GET", "/receipt-by-key"), sample_read_abc, _req("GET", "/receipt-by-key?key=ABC-1"))
     each(
         ("GET", "/receipt-by-doc"),
-        read_abc,
+        sample_read_abc,
         lambda w: ("GET", "/receipt-by-doc?" + urllib.parse.urlencode(w.facts["ABC-1"]), None, {}),
     )
     each(
         ("POST", "/verify-receipt"),
-        everyone,
+        sample_read_abc,  # a receipt of another dealer's revision: not found, as a forged one
         lambda w: ("POST", "/verify-receipt", w.facts["ABC-1:receipt"], {}),
     )
     each(
         ("POST", "/retrieve-doc-revision"),
-        read_abc,
+        sample_read_abc,
         lambda w: ("POST", "/retrieve-doc-revision", w.facts["ABC-1:receipt"], {}),
     )
     each(
@@ -152,7 +156,7 @@ def _cases() -> list[Case]:
         everyone,
         lambda w: ("POST", "/verify-doc-revision", w.facts["ABC-1:history"][0], {}),
     )
-    each(("GET", "/history"), read_abc, _req("GET", "/history?key=ABC-1"))
+    each(("GET", "/history"), sample_read_abc, _req("GET", "/history?key=ABC-1"))
 
     # /v1
     each(("GET", "/v1/whoami"), everyone, _req("GET", "/v1/whoami"))
@@ -180,7 +184,7 @@ def _cases() -> list[Case]:
             "/v1/tables/invoices/documents",
             [{"key": "ABC-1", "value": invoice(paymentStatus="PENDING")}],
         ),
-        "status only",
+        "back to PENDING, details withdrawn",
     )
     each(
         ("POST", "/v1/tables/{table}/documents"),
@@ -200,20 +204,20 @@ def _cases() -> list[Case]:
             Case(
                 ("PUT", "/v1/tables/{table}/documents/{key}"),
                 role,
-                {"manufacturer": 201}.get(role, 403),
+                {"manufacturer": 201, "auditor": 403}.get(role, 404),
                 _put(f"PUT-{role}", invoice()),
                 "create",
             )
         )
     each(
         ("PUT", "/v1/tables/{table}/documents/{key}"),
-        {"dealer": 200, "other_dealer": 403},
-        _put("ABC-1", invoice(paymentStatus="TRANSFERRED")),
-        "status only",
+        {"dealer": 200, "other_dealer": 404},
+        _put("ABC-1", paid),
+        "status and payment",
     )
     each(
         ("PUT", "/v1/tables/{table}/documents/{key}"),
-        {"dealer": 403, "manufacturer": 200},
+        {"dealer": 403, "manufacturer": 200},  # its own invoice: it may not re-bill it
         _put("PUT-manufacturer", invoice(XYZ)),
         "billTo",
     )
@@ -222,6 +226,12 @@ def _cases() -> list[Case]:
         {"other_dealer": 403, "auditor": 403},
         _patch("XYZ-1", {"quantity": 12}),
         "quantity",
+    )
+    each(
+        ("PATCH", "/v1/tables/{table}/documents/{key}"),
+        {"other_dealer": 403},
+        _patch("XYZ-1", {"payment": {"bank": "DBS"}}),
+        "details without a transition",
     )
     each(
         ("PATCH", "/v1/tables/{table}/documents/{key}"),
@@ -246,7 +256,7 @@ def _cases() -> list[Case]:
     )
     each(
         ("PATCH", "/v1/tables/{table}/documents/{key}"),
-        {"dealer": 403},
+        {"dealer": 404},
         _patch("XYZ-1", {"paymentStatus": "TRANSFERRED"}),
         "another dealer's invoice",
     )
@@ -290,7 +300,7 @@ def _cases() -> list[Case]:
     each(("GET", "/v1/consistency"), everyone, _req("GET", "/v1/consistency?from=0&to=1"))
     each(
         ("POST", "/v1/verify/receipt"),
-        everyone,
+        read_abc,
         lambda w: ("POST", "/v1/verify/receipt", w.facts["ABC-1:receipt"], {}),
     )
     each(
@@ -353,15 +363,9 @@ def test_role(world: World, case: Case) -> None:
     detail = response.text[:300]
     assert response.status == case.expected, f"{case}: {response.status} {detail}"
     if response.status == 403:
-        assert response.json()["reason"] in {
-            "role",
-            "not-yours",
-            "create",
-            "field",
-            "status",
-            "table",
-            "delete",
-        }
+        assert response.json()["reason"] in {"role", "field", "status", "state", "table", "delete"}
+    if response.status == 404 or (response.status == 400 and case.role == "other_dealer"):
+        assert response.json()["reason"] == "not-found"
 
 
 def _concrete(path: str) -> str:
@@ -390,7 +394,7 @@ def test_401_without_a_valid_key(world: World, route: Any, key: str | None) -> N
         response = anonymous.request(route.method, _concrete(route.path), headers=headers)
     assert response.status == 401, response.text
     assert response.headers["www-authenticate"].startswith("Bearer")
-    assert response.json()["reason"] in {"no-key", "bad-key"}
+    assert response.json()["reason"] in {"no-api-key", "bad-api-key"}
 
 
 def test_x_api_key_header_works_too(world: World) -> None:
@@ -410,8 +414,9 @@ def test_public_routes_need_no_key(world: World) -> None:
 def test_dealer_sees_only_its_own_rows_in_lists(world: World) -> None:
     dealer = world.clients["dealer"]
     response = dealer.request("GET", "/", params={"keys": "ABC-1,XYZ-1"})
-    assert response.status == 403
-    assert response.json()["reason"] == "not-yours"
+    missing = dealer.request("GET", "/", params={"keys": "ABC-1,NO-SUCH-1"})
+    assert (response.status, response.json()) == (missing.status, missing.json())
+    assert (response.status, response.json()["reason"]) == (400, "not-found")
 
 
 def test_unknown_routes_and_methods_answer_json(world: World) -> None:

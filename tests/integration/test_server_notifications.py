@@ -42,6 +42,7 @@ from tests.integration.server_support import (
     write_config,
 )
 
+PAID = {"bank": "DBS", "reference": "TRF-1"}
 FAST_RETRIES = "backoff_base = 0.2\nbackoff_max = 1.0\nscan_interval = 0.1\ntimeout = 1.0\n"
 
 
@@ -150,7 +151,7 @@ def test_failed_deliveries_are_retried_with_backoff_and_logged(live: Setup) -> N
     hook.fail_next = 2
     with live.client("manufacturer") as maker, live.client("other_dealer") as xyz:
         maker.put_document("invoices", "R-1", invoice(XYZ))
-        xyz.patch_document("invoices", "R-1", {"paymentStatus": "TRANSFERRED"})
+        xyz.patch_document("invoices", "R-1", {"paymentStatus": "TRANSFERRED", "payment": PAID})
         event = hook.wait_for(1)[0]
         assert event["key"] == "R-1"
         mine = wait_until(
@@ -278,8 +279,10 @@ def test_killed_with_pending_notifications_delivers_them_after_restart(tmp_path:
         with state.client("manufacturer") as maker, state.client("dealer") as dealer:
             for key in ("K-1", "K-2"):
                 maker.put_document("invoices", key, invoice())
-            dealer.patch_document("invoices", "K-1", {"paymentStatus": "TRANSFERRED"})
-            dealer.patch_document("invoices", "K-2", {"paymentStatus": "TRANSFERRED"})
+            for key in ("K-1", "K-2"):
+                dealer.patch_document(
+                    "invoices", key, {"paymentStatus": "TRANSFERRED", "payment": PAID}
+                )
             maker.patch_document("invoices", "K-1", {"paymentStatus": "CONFIRMED"})
         committed = _status_changes(state.root / "ledger.db")
         assert len(committed) == 3

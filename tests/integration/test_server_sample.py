@@ -215,8 +215,11 @@ def receipt(api: Client, inv01: Any) -> dict[str, Any]:
     return get(api, "/receipt-by-key", key="INV01")[1]  # type: ignore[no-any-return]
 
 
+VALID_OURS = {"result": "valid", "attested": True, "digest": "this-ledger"}
+
+
 def test_verify_receipt_answers_valid(api: Client, receipt: dict[str, Any]) -> None:
-    assert post(api, "/verify-receipt", receipt) == (200, {"result": "valid"})
+    assert post(api, "/verify-receipt", receipt) == (200, VALID_OURS)
 
 
 def _tampered(receipt: dict[str, Any], path: str, value: str) -> dict[str, Any]:
@@ -243,9 +246,9 @@ def _tampered(receipt: dict[str, Any], path: str, value: str) -> dict[str, Any]:
         ("LedgerDigest.Digest", "abcdefghijklmnopqstuvw", "not-base64"),
         ("LedgerDigest.Digest", base64.b64encode(bytes(32)).decode(), "digest-not-ours"),
         (
-            "LedgerDigest.DigestTipAddress.IonText",
+            "LedgerDigest.DigestTipAddress.IonText",  # another strand: its own digest, then
             '{strandId: "abcdefghijklmnopqstuvw", sequenceNo: 8}',
-            "digest-ledger",
+            "tip-strand",
         ),
         ("LedgerName", "another-ledger", "ledger-name"),
     ],
@@ -256,8 +259,9 @@ def test_verify_receipt_refuses_tampering(
     status, body = post(api, "/verify-receipt", _tampered(receipt, path, value))
     assert status == 400
     assert "Could not verify the metadta" in body["message"]  # the sample's text, typo and all
-    assert body["result"] == "invalid"
+    assert body["result"] == ("malformed" if reason == "not-base64" else "invalid")
     assert body["reason"] == reason
+    assert len(json.dumps(body)) < 600  # concise, no echo of the receipt
 
 
 def test_verify_receipt_refuses_a_proof_element_flipped(
@@ -271,10 +275,10 @@ def test_verify_receipt_refuses_a_proof_element_flipped(
     assert body["result"] == "invalid"
 
 
-def test_verify_receipt_of_another_ledger_is_invalid(api: Client) -> None:
+def test_verify_receipt_of_a_real_qldb_ledger_is_valid_but_not_attested(api: Client) -> None:
     status, body = post(api, "/verify-receipt", README_RECEIPT)  # a real QLDB ledger's
-    assert status == 400
-    assert body["reason"] == "digest-ledger"
+    assert status == 200
+    assert (body["result"], body["attested"], body["digest"]) == ("valid", False, "embedded")
 
 
 @pytest.mark.parametrize("body", [{}, {"DocumentId": "XYZ"}, "not an object", [1, 2]])
@@ -388,7 +392,6 @@ def test_verify_doc_revision_of_the_readme_history_example(api: Client) -> None:
 @pytest.mark.parametrize(
     ("path", "value"),
     [
-        ("hash", "aaa"),
         ("data._k", "aaa"),
         ("metadata.id", "ABC"),
         ("data.carInfo.unitPrice", "89000.5"),
@@ -409,10 +412,12 @@ def test_verify_doc_revision_invalid(
     assert (status, body["result"]) == (200, "invalid")
 
 
-def test_verify_doc_revision_invalid_body(api: Client) -> None:
+def test_verify_doc_revision_invalid_body(api: Client, history_entry: dict[str, Any]) -> None:
     status, body = post(api, "/verify-doc-revision", {})
     assert status == 400
     assert "Invalid request body" in body["message"]
+    status, body = post(api, "/verify-doc-revision", _tampered(history_entry, "hash", "aaa"))
+    assert (status, body["reason"], body["result"]) == (400, "not-base64", "malformed")
 
 
 def test_the_story_of_the_sample(api: Client, server: ServerProcess) -> None:
@@ -423,19 +428,24 @@ def test_the_story_of_the_sample(api: Client, server: ServerProcess) -> None:
 
 def _story(api: Client, dealer: Client) -> None:
     issued = dealer.request("POST", "/", [{"key": "STORY1", "value": invoice()}])
-    assert issued.status == 403  # a dealer cannot issue invoices
+    assert issued.status == 404  # a dealer cannot issue invoices (nor learn that none exists)
     issued = api.put_values([{"key": "STORY1", "value": invoice()}])
     receipt = api.receipt_by_doc(issued["documentId"], issued["txId"])
-    assert dealer.verify_receipt(receipt) == {"result": "valid"}
-    paid = dealer.put_values([{"key": "STORY1", "value": invoice(paymentStatus="TRANSFERRED")}])
+    assert dealer.verify_receipt(receipt) == VALID_OURS
+    transfer = {"bank": "DBS", "reference": "TRF-20210601"}
+    paid = dealer.put_values(
+        [{"key": "STORY1", "value": invoice(paymentStatus="TRANSFERRED", payment=transfer)}]
+    )
     assert paid["documentId"] == issued["documentId"]
     assert paid["txId"] != issued["txId"]
     history = api.history("STORY1")
     assert [h["metadata"]["version"] for h in history] == [0, 1]
     assert history[1]["metadata"]["txId"] == paid["txId"]
-    confirmed = api.put_values([{"key": "STORY1", "value": invoice(paymentStatus="CONFIRMED")}])
+    confirmed = api.put_values(
+        [{"key": "STORY1", "value": invoice(paymentStatus="CONFIRMED", payment=transfer)}]
+    )
     final = api.receipt_by_doc(confirmed["documentId"], confirmed["txId"])
-    assert dealer.verify_receipt(final) == {"result": "valid"}
+    assert dealer.verify_receipt(final) == VALID_OURS
     assert all(
         dealer.verify_doc_revision(h) == {"result": "valid"} for h in dealer.history("STORY1")
     )

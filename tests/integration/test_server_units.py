@@ -18,8 +18,8 @@ from auditor.bundle import receipt_bundle_for as bundle_for_revision
 from auditor.cli import main
 from auditor.ledger import Ledger
 from auditor.server import access
-from auditor.server.access import ForbiddenError, RateLimiter
-from auditor.server.app import ROUTES, _merge
+from auditor.server.access import ForbiddenError
+from auditor.server.app import ROUTES
 from auditor.server.client import Client, dumps, loads
 from auditor.server.config import (
     ConfigError,
@@ -32,10 +32,13 @@ from auditor.server.config import (
     load_config,
     new_key,
 )
+from auditor.server.documents import merge as _merge
+from auditor.server.limits import ClientAddress, RateLimiter
 from auditor.server.openapi import document
 from auditor.server.outbox import Outbox
 from auditor.server.schemas import Validator, check_schema, plain
-from auditor.server.service import ApiError, check_depth, parse_json, value_of
+from auditor.server.service import value_of
+from auditor.server.web import ApiError, check_key, integer, nesting, parse_json
 from tests.integration.server_support import ABC, XYZ, invoice
 
 POLICY = invoice_policy()
@@ -112,6 +115,10 @@ webhook_secret = "0123456789abcdef"
         ("[tables.t]\nbad = 1\n", "tables.t.bad: unknown setting"),
         ("[tables.t]\ndealer_fields = [1]\n", "list of strings"),
         ("not toml = = =", "not valid TOML"),
+        ("[tables.invoices]\nstates = 'loose'\n", 'expected "invoice" or "none"'),
+        ("[server]\ntrusted_proxies = ['proxy.example']\n", "not an IP address or network"),
+        ("[server]\ncors_origins = 3\n", "list of strings"),
+        ("[server]\nbody_timeout = 0\n", "server.body_timeout: must be greater than 0"),
         ("parties = 3\n", "expected [[parties]]"),
     ],
 )  # fmt: skip
@@ -134,29 +141,46 @@ def test_config_refuses_readable_secrets_and_bad_schemas(tmp_path: Path) -> None
         load_config(str(tmp_path / "absent.toml"))
     none = load_config(str(_config(tmp_path, "[tables.t]\nschema = 'none'\n")))
     assert none.tables["t"].schema is None
+    loose = load_config(str(_config(tmp_path, "[tables.invoices]\nstates = 'none'\n")))
+    assert loose.tables["invoices"].states is None
+    assert load_config(None).tables["invoices"].states is not None
+    edge = load_config(
+        str(_config(tmp_path, "[server]\ntrusted_proxies = ['10.0.0.0/8']\ncors_origins = ['*']\n"))
+    )
+    assert (edge.trusted_proxies, edge.cors_origins) == (("10.0.0.0/8",), ("*",))
 
 
 # -- roles -------------------------------------------------------------------------------------
 def test_dealer_rules() -> None:
     current = {**invoice(ABC), "_k": "I1"}
     paid = {**current, "paymentStatus": "TRANSFERRED", "payment": {"bank": "DBS"}}
+    confirmed = {**paid, "paymentStatus": "CONFIRMED"}
     access.check_write(DEALER, POLICY, current, paid, "I1")
+    access.check_write(DEALER, POLICY, paid, {**paid, "paymentStatus": "PENDING"}, "I1")
+    access.check_write(DEALER, POLICY, confirmed, dict(confirmed), "I1")  # a re-post, no change
     access.check_write(MAKER, POLICY, None, paid, "I1")
-    for party, old, new, reason in [
-        (AUDITOR, current, paid, "role"),
-        (DEALER, None, paid, "create"),
-        (DEALER, current, None, "delete"),
-        (DEALER, {**current, "billTo": XYZ}, {**paid, "billTo": XYZ}, "not-yours"),
-        (DEALER, current, {**paid, "quantity": 11}, "field"),
-        (DEALER, current, {**current, "paymentStatus": "CONFIRMED"}, "status"),
-        (DEALER, current, "a string", "field"),
+    access.check_write(MAKER, POLICY, paid, confirmed, "I1")
+    access.check_write(MAKER, POLICY, confirmed, current, "I1")  # a correction, on the record
+    for party, old, new, reason, status in [
+        (AUDITOR, current, paid, "role", 403),
+        (DEALER, None, paid, "not-found", 404),
+        (DEALER, current, None, "delete", 403),
+        (DEALER, {**current, "billTo": XYZ}, {**paid, "billTo": XYZ}, "not-found", 404),
+        (DEALER, current, {**paid, "quantity": 11}, "field", 403),
+        (DEALER, current, {**current, "paymentStatus": "CONFIRMED"}, "status", 403),
+        (DEALER, current, {**current, "paymentStatus": "TRANSFERRED"}, "state", 403),
+        (DEALER, paid, {**paid, "payment": {"bank": "UOB"}}, "state", 403),
+        (DEALER, current, {**current, "payment": {"bank": "UOB"}}, "state", 403),
+        (DEALER, confirmed, {**confirmed, "paymentStatus": "PENDING"}, "state", 403),
+        (DEALER, confirmed, {**confirmed, "payment": {"bank": "UOB"}}, "state", 403),
+        (DEALER, current, "a string", "field", 403),
     ]:
         with pytest.raises(ForbiddenError) as e:
             access.check_write(party, POLICY, old, new, "I1")
-        assert e.value.reason == reason
+        assert (e.value.reason, e.value.status) == (reason, status), (old, new)
     notes = ServerConfig().policy("notes")
     with pytest.raises(ForbiddenError) as e:
-        access.check_read(DEALER, notes, {"text": "x"}, "notes/n")
+        access.check_table(DEALER, notes, "notes/n")
     assert e.value.reason == "table"
     assert access.can_read(AUDITOR, notes, None)
 
@@ -169,9 +193,11 @@ def test_changed_fields_are_exact() -> None:
     assert access.changed_fields(old, {"p": Decimal("89000.50")}) == ["q"]
 
 
-def test_token_bucket() -> None:
+@pytest.mark.parametrize("shared", [False, True])
+def test_token_bucket(tmp_path: Path, shared: bool) -> None:
     now = [100.0]
-    limiter = RateLimiter(10.0, 3, clock=lambda: now[0])
+    path = str(tmp_path / "limits") if shared else None
+    limiter = RateLimiter(10.0, 3, path, clock=lambda: now[0])
     assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
     wait = limiter.take("a")
     assert wait == pytest.approx(0.1)
@@ -188,9 +214,26 @@ def test_token_bucket() -> None:
             limiter.take(f"ip:{i}")
         now[0] += 100
         limiter.take("late")
-        assert len(limiter._buckets) <= 6
+        if not shared:
+            assert len(limiter._local) <= 6
     finally:
         RateLimiter.MAX_CALLERS = 10_000
+    if shared:  # a second process's limiter on the same file spends the same tokens
+        other = RateLimiter(10.0, 3, path, clock=lambda: now[0])
+        assert [limiter.take("z"), other.take("z"), limiter.take("z")] == [0.0, 0.0, 0.0]
+        assert other.take("z") > 0
+        other.close()
+    limiter.close()
+
+
+def test_client_address_trusts_only_configured_proxies() -> None:
+    plain = ClientAddress([])
+    assert plain.of("127.0.0.1", "203.0.113.9") == "127.0.0.1"
+    behind = ClientAddress(["10.0.0.0/8"])
+    assert behind.of("10.0.0.5", "203.0.113.9, 10.0.0.7") == "203.0.113.9"
+    assert behind.of("198.51.100.1", "203.0.113.9") == "198.51.100.1"  # not a proxy of ours
+    assert behind.of("10.0.0.5", "not-an-address") == "10.0.0.5"
+    assert behind.of("10.0.0.5", None) == "10.0.0.5"
 
 
 # -- values and schemas ------------------------------------------------------------------------
@@ -203,13 +246,37 @@ def test_merge_patch_rfc7396() -> None:
 
 def test_parse_json_and_depth() -> None:
     assert parse_json(b'{"p": 89000.50}') == {"p": Decimal("89000.50")}
+    assert parse_json(b'{"p": 1e6111, "q": 12}') == {"p": Decimal("1e6111"), "q": 12}
     for raw, reason in [(b"", "empty"), (b"\xff", "not-utf8"), (b"{", "not-json"),
                         (b"[" * 100 + b"]" * 100, "too-deep"),
-                        (b"[" * 100000 + b"]" * 100000, "too-deep")]:  # fmt: skip
+                        (b"[" * 100000 + b"]" * 100000, "too-deep"),
+                        (b'{"a": 1e99999999999999999999}', "number"),
+                        (b'{"a": 1e6112}', "number"), (b'{"a": 1' + b"0" * 1001 + b"}", "number"),
+                        (b'{"a": 1, "a": 2}', "not-json"),
+                        (b'{"a": NaN}', "not-json")]:  # fmt: skip
         with pytest.raises(ApiError) as e:
             parse_json(raw)
-        assert e.value.reason == reason
-    check_depth([[1]], limit=2)
+        assert e.value.reason == reason, raw[:20]
+    assert nesting(b'{"a": "[[[[", "b": [[1]]}') == 3  # brackets in strings do not count
+
+
+@pytest.mark.parametrize(
+    "key", ["", "a\x00b", "a\nb", "\ud800", "e\u0301", "x" * 1025, "\ue000", "a\u0378"]
+)
+def test_check_key_refuses(key: str) -> None:
+    with pytest.raises(ApiError) as e:
+        check_key(key)
+    assert e.value.status == 400
+
+
+def test_check_key_and_integers() -> None:
+    assert check_key("INV-€-1") == "INV-€-1"
+    assert check_key("é") == "é"  # NFC
+    assert integer("12", "n") == 12
+    assert integer(None, "n", 3) == 3
+    for bad in ("²", "-1", "1" * 19, "1.0", "٣"):
+        with pytest.raises(ApiError):
+            integer(bad, "n")
 
 
 def test_plain_converts_ion_values_for_validation() -> None:
@@ -410,6 +477,22 @@ def test_outbox_recreated_key_compares_with_its_own_document(tmp_path: Path) -> 
         ("TRANSFERRED", "CONFIRMED"),
         ("PENDING", "CONFIRMED"),
     ]
+
+
+def test_outbox_rebilling_hides_the_former_dealers_status(tmp_path: Path) -> None:
+    ledger, outbox, _, _ = _outbox(tmp_path)
+    ledger.put("invoices", "I6", invoice(XYZ, paymentStatus="TRANSFERRED"))
+    ledger.put("invoices", "I6", invoice(ABC))  # re-billed to ABC, status back to PENDING
+    ledger.put("invoices", "I6", invoice(ABC, paymentStatus="TRANSFERRED"))
+    assert outbox.scan() == 2
+    events = [json.loads(row[3]) for row in outbox.events_after(0)]
+    assert [(e["oldStatus"], e["newStatus"]) for e in events] == [
+        (None, "PENDING"),  # XYZ's status is not told to ABC
+        ("PENDING", "TRANSFERRED"),
+    ]
+    assert [row[2] for row in outbox.events_after(0)] == [ABC, ABC]
+    due = outbox.claim()
+    assert "xyz" not in {d.party for d in due}  # the former dealer is not notified either
 
 
 # -- `qldb-audit serve` on the command line ----------------------------------------------------
