@@ -15,6 +15,7 @@ from collections.abc import Callable
 import click
 
 from auditor import __version__, formats, report, verify
+from auditor.extras import MissingExtraError, from_import_error
 from auditor.formats import Digest
 from auditor.report import ItemReport
 from proofs import MalformedError, ProofError
@@ -73,7 +74,24 @@ def _common(f: Callable[..., None]) -> Callable[..., None]:
     return click.option("-v", "--verbose", count=True, help="List every check and note.")(f)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The top-level group: a command that needs a missing pip extra says so in one line."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except MissingExtraError as e:
+            click.echo(f"ERROR: {e}", err=True)
+            sys.exit(e.exit_code)
+        except ImportError as e:
+            missing = from_import_error(e, f"qldb-audit {ctx.invoked_subcommand or ''}".strip())
+            if missing is None:
+                raise
+            click.echo(f"ERROR: {missing}", err=True)
+            sys.exit(missing.exit_code)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="qldb-audit")
 def main() -> None:
     """Verify Amazon QLDB data offline: Ion hashes, revisions, blocks, proofs and digests."""

@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from auditor.audit import AuditOptions, AuditUsageError, Progress, audit
+from auditor.extras import MissingExtraError
 from proofs.note import VerifierKey
 
 EXIT_HELP = """
@@ -158,7 +159,7 @@ def verify_export(
         previous = None
     try:
         report = audit(options, bar)
-    except AuditUsageError as e:
+    except (AuditUsageError, MissingExtraError) as e:
         bar.clear()
         _error(str(e))
     except KeyboardInterrupt:

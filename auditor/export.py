@@ -70,6 +70,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from amazon.ion import simpleion
 
+from auditor.extras import require
 from auditor.formats import canonical_ion as _ion_text
 from auditor.jsonout import to_json
 
@@ -197,6 +198,7 @@ class _S3Sink:
             raise ExportError("destination", f"{url}: expected s3://bucket[/prefix]")
         if prefix and not prefix.endswith("/"):
             prefix += "/"
+        require("s3", f"{url}: an s3:// destination")
         import boto3  # only S3 exports pay for importing the AWS SDK
 
         self.bucket = bucket

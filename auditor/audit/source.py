@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from auditor.extras import require
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
@@ -60,6 +62,7 @@ class Source:
                 raise SourceError(f"{url}: expected s3://bucket[/prefix]")
             if prefix and not prefix.endswith("/"):
                 prefix += "/"
+            require("s3", f"{url}: an s3:// source")
             return cls(url, bucket, prefix)
         if "://" in url:
             raise SourceError(f"{url}: expected a directory or s3://bucket/prefix")
