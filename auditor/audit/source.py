@@ -81,7 +81,14 @@ class Source:
         return os.path.join(self.root, *relative.split("/"))
 
     def shown(self, location: str) -> str:
-        return f"s3://{self.bucket}/{location}" if self.is_s3 else location
+        """How reports name what was read at ``location``: its S3 URL, or for a directory its
+        path relative to the export root (the SOURCE the report names), never the machine's."""
+        if self.is_s3:
+            return f"s3://{self.bucket}/{location}"
+        relative = os.path.relpath(location, self.root)
+        if relative == ".." or relative.startswith(".." + os.sep) or os.path.isabs(relative):
+            return location
+        return relative.replace(os.sep, "/")
 
     def names(self) -> list[str]:
         """Names of the objects directly under the root (manifests, checkpoints, digests)."""
