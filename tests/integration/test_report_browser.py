@@ -171,13 +171,14 @@ def test_a_tampered_copy_reads_as_failed_naming_block_and_file(
     assert c["blocks_failed"] >= 1
     heading = browser.find_element(By.XPATH, "//h2[starts-with(normalize-space(), 'Failures')]")
     assert heading.text == f"Failures and errors ({report['issues_total']})"
-    failed_cells = browser.find_elements(By.XPATH, "//h2[starts-with(normalize-space(), "
-                                         "'Failures')]/following-sibling::table[1]//td[1]")  # fmt: skip
+    failures = "//h2[starts-with(normalize-space(), 'Failures')]/following-sibling::table[1]"
+    failed_cells = browser.find_elements(By.XPATH, failures + "//td[1]")
     assert [cell.text for cell in failed_cells] == [i["kind"] for i in report["issues"]]
-    objects = browser.find_elements(By.XPATH, "//h2[starts-with(normalize-space(), 'Data "
-                                    "objects')]/following-sibling::table[1]//tr[td]")  # fmt: skip
-    statuses = {row.find_elements(By.TAG_NAME, "td")[0].text: row.find_elements(
-        By.TAG_NAME, "td")[-1].text for row in objects}  # fmt: skip
+    objects = "//h2[starts-with(normalize-space(), 'Data objects')]/following-sibling::table[1]"
+    statuses = {}
+    for row in browser.find_elements(By.XPATH, objects + "//tr[td]"):
+        cells = row.find_elements(By.TAG_NAME, "td")
+        statuses[cells[0].text] = cells[-1].text
     assert statuses[key] == "failed"
     assert [k for k, s in statuses.items() if s == "failed"] == [key]
     _screenshot(browser, tmp_path / "report-failed.png")
