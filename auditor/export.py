@@ -1,7 +1,7 @@
 """Journal export in QLDB's ExportJournalToS3 layout, to a directory or to S3.
 
 ``export(ledger, dest, ...)`` writes, in this order (QLDB's docs, "Journal export output";
-docs/qldb-formats.md §5)::
+docs/formats.md §5)::
 
     <prefix><exportId>.started.manifest                     the request, before any data
     <prefix><exportId>/<strandId>.<firstSeq>-<lastSeq>.<ext>  data objects, in sequence order

@@ -1,4 +1,4 @@
-"""Find an export in its source and read its manifests (docs/qldb-formats.md §5).
+"""Find an export in its source and read its manifests (docs/formats.md §5).
 
 Layout (QLDB's ExportJournalToS3, and this project's exporter, auditor/export.py)::
 
