@@ -3,9 +3,11 @@
 PYTHON ?= python3
 VENV := .venv
 ORACLE_VENV := .venv-oracle
+WHEEL_VENV := .venv-wheel
+DIST := dist
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit oracle bench clean
+.PHONY: demo test lint typecheck unit wheel-check oracle bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,12 +35,23 @@ typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
 unit: $(VENV)/.installed oracle
-	QLDB_AUDIT_ORACLE_PYTHON=$(ORACLE_VENV)/bin/python $(BIN)/pytest --cov --cov-report=term
+	QLDB_AUDIT_ORACLE_PYTHON=$(ORACLE_VENV)/bin/python $(BIN)/pytest --cov --cov-report=term \
+		--ignore=tests/packaging
 
-test: lint typecheck unit
+# What a dealer installs: build the wheel and the sdist, install the wheel alone (no extras)
+# into a fresh environment, and run the offline verifier from it (tests/packaging/).
+wheel-check: $(VENV)/.installed
+	rm -rf $(DIST) $(WHEEL_VENV) build
+	$(BIN)/python -m build --outdir $(DIST) . > /dev/null
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/pip install --quiet $(DIST)/qldb_auditor-*.whl
+	QLDB_AUDIT_WHEEL_VENV=$(WHEEL_VENV) QLDB_AUDIT_DIST=$(DIST) \
+		$(BIN)/pytest -p no:cacheprovider tests/packaging
+
+test: lint typecheck unit wheel-check
 
 bench: $(VENV)/.installed oracle
 	$(BIN)/python bench/bench_ion_hash.py --oracle-python $(ORACLE_VENV)/bin/python
 
 clean:
-	rm -rf $(VENV) $(ORACLE_VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .hypothesis
+	rm -rf $(VENV) $(ORACLE_VENV) $(WHEEL_VENV) $(DIST) build .pytest_cache .mypy_cache .ruff_cache .coverage .hypothesis

@@ -16,6 +16,7 @@ import click
 
 from auditor import __version__, verdict, verify
 from auditor.cli_options import fail_usage, option_file, trusted_keys
+from auditor.extras import MissingExtraError, from_import_error
 from auditor.render import summary_line, verdict_lines
 from auditor.verdict import Verdict
 from auditor.verify import Policy
@@ -69,7 +70,24 @@ def digest_policy(digest_path: str | None, consistency_path: str | None = None) 
     return Policy(digest=digest, consistency=consistency)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The top-level group: a command that needs a missing pip extra says so in one line."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except MissingExtraError as e:
+            click.echo(f"ERROR: {e}", err=True)
+            sys.exit(e.exit_code)
+        except ImportError as e:
+            missing = from_import_error(e, f"qldb-audit {ctx.invoked_subcommand or ''}".strip())
+            if missing is None:
+                raise
+            click.echo(f"ERROR: {missing}", err=True)
+            sys.exit(missing.exit_code)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="qldb-audit")
 def main() -> None:
     """Verify Amazon QLDB data offline: Ion hashes, revisions, blocks, proofs and digests."""

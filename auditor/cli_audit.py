@@ -22,6 +22,7 @@ import click
 from auditor.audit import AuditOptions, AuditUsageError, Progress, audit
 from auditor.audit.engine import AuditRefutedError, SeqSet
 from auditor.cli_options import trusted_keys
+from auditor.extras import MissingExtraError
 from auditor.verify import check_trust_set
 from proofs import ProofError
 
@@ -183,7 +184,7 @@ def verify_export(
         previous = None
     try:
         report = audit(options, bar)
-    except AuditUsageError as e:
+    except (AuditUsageError, MissingExtraError) as e:
         bar.clear()
         _error(str(e))
     except AuditRefutedError as e:

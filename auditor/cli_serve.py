@@ -15,6 +15,7 @@ import sys
 
 import click
 
+from auditor.extras import require
 from auditor.ledger import Ledger, LedgerError
 from proofs import ProofError
 
@@ -66,6 +67,7 @@ def serve(
     access_log: bool,
 ) -> None:
     """Serve the REST API (the AWS QLDB REST sample's routes and /v1) over a ledger."""
+    require("server", "qldb-audit serve")
     if ctx.invoked_subcommand is not None:
         return
     from auditor.server.config import ConfigError, load_config

@@ -1,28 +1,37 @@
 """``make demo``: the invoice story, end to end, with the real ``qldb-audit`` CLI.
 
 Part 1 verifies real Amazon QLDB outputs (``fixtures/qldb/artefacts``) offline and catches
-tampered copies. Part 2 tells the car maker's invoice story on our own ledger: create it,
-record invoices, a dealer's status change, a receipt bundle verified offline with the ledger's
-public key, a tampered copy rejected, a consistency proof between two signed checkpoints.
+tampered copies. Part 2 tells the car maker's invoice story on our own ledger, with each party
+in a directory of its own: the car maker keeps its ledger file; the dealer holds only what the
+maker sent it (a receipt bundle, the public key, a signed digest, a consistency proof) and
+verifies offline; the external auditor holds only the exported journal and the key. Part 3
+plays the same story over the REST API against a real server.
+
 Every step runs ``python -m auditor …`` and must end with the exit code shown; the demo exits
-non-zero otherwise.
+non-zero otherwise. The working directory is kept (``out/demo`` in the repository by default,
+``--workdir DIR`` to choose; a previous demo's directory is replaced) and printed at the start
+and the end, so every file the output and the HTML report cite can be opened afterwards.
+
+Run: ``python -m auditor.demo [--workdir DIR]`` (``make demo``).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from decimal import Decimal
 from pathlib import Path
 
 from auditor import jsonout
 
-ARTEFACTS = Path(__file__).resolve().parent.parent / "fixtures" / "qldb" / "artefacts"
-REPORT = Path(__file__).resolve().parent.parent / "out" / "demo-audit-report.html"
+ROOT = Path(__file__).resolve().parent.parent
+ARTEFACTS = ROOT / "fixtures" / "qldb" / "artefacts"
+WORKDIR = ROOT / "out" / "demo"
+MARKER = ".qldb-audit-demo"  # marks a directory the demo may replace
 
 STEPS: list[tuple[str, list[str], int]] = [
     (
@@ -114,59 +123,82 @@ PAID = {
 }
 
 
-def _story(workdir: Path) -> list[tuple[str, list[str], int, str | None]]:
-    """The invoice story on our own ledger: (title, qldb-audit args, expected exit, stdout file)."""
-    (workdir / "invoices.jsonl").write_text("".join(jsonout.dumps(i) + "\n" for i in INVOICES))
-    (workdir / "paid.json").write_text(jsonout.dumps(PAID, indent=2))
+MAKER, DEALER, AUDITOR = "carmaker", "dealer", "auditor"
+# (who, title, qldb-audit args, expected exit, stdout file, files handed to another party)
+Step = tuple[str, str, list[str], int, str | None, tuple[str, list[str]] | None]
+
+
+def _story(maker: Path) -> list[Step]:
+    """The invoice story on our own ledger, party by party."""
+    (maker / "invoices.jsonl").write_text("".join(jsonout.dumps(i) + "\n" for i in INVOICES))
+    (maker / "paid.json").write_text(jsonout.dumps(PAID, indent=2))
     return [
-        ("The car maker creates its ledger (and its signing key)",
-         ["ledger", "init", "--name", "carmaker", "--table", "invoices"], 0, None),
-        ("It records three invoices in one transaction",
-         ["ledger", "put-many", "--table", "invoices", "invoices.jsonl"], 0, "put-many.json"),
-        ("A dealer marks TEST10011 paid, with the transfer details (optimistic concurrency)",
+        (MAKER, "The car maker creates its ledger (and its signing key)",
+         ["ledger", "init", "--name", "carmaker", "--table", "invoices"], 0, None, None),
+        (MAKER, "It records three invoices in one transaction",
+         ["ledger", "put-many", "--table", "invoices", "invoices.jsonl"], 0, "put-many.json",
+         None),
+        (MAKER, "The dealer's payment of TEST10011 is recorded, with the transfer details "
+         "(optimistic concurrency)", ["ledger", "put", "--table", "invoices", "TEST10011",
+         "@paid.json", "--expected-version", "0"], 0, "paid-revision.json", None),
+        (MAKER, "A second writer holding the old version is refused",
          ["ledger", "put", "--table", "invoices", "TEST10011", "@paid.json",
-          "--expected-version", "0"], 0, "paid-revision.json"),
-        ("A second writer holding the old version is refused",
-         ["ledger", "put", "--table", "invoices", "TEST10011", "@paid.json",
-          "--expected-version", "0"], 1, None),
-        ("The ledger's public key, shared with every dealer once",
-         ["ledger", "vkey"], 0, "carmaker.vkey"),
-        ("The dealer asks for a receipt bundle of its invoice",
-         ["ledger", "receipt", "--table", "invoices", "TEST10011", "-o", "receipt.json"], 0, None),
-        ("... and verifies it offline: content, revision hash, proof, digest, signature",
-         ["verify", "bundle", "receipt.json", "--trust-key", "carmaker.vkey", "-v"], 0, None),
-        ("Without a key it trusts, the dealer gets 'consistent, unattested'",
-         ["verify", "bundle", "receipt.json"], 3, None),
-        ("A copy whose unit price was lowered is rejected",
-         ["verify", "bundle", "receipt-TAMPERED.json", "--trust-key", "carmaker.vkey"], 1, None),
-        ("The dealer pins today's digest ...",
-         ["ledger", "digest", "-o", "digest-then.json"], 0, None),
-        ("... the maker confirms the payment later ...",
+          "--expected-version", "0"], 1, None, None),
+        (MAKER, "The ledger's public key, shared with every dealer once",
+         ["ledger", "vkey"], 0, "carmaker.vkey", (DEALER, ["carmaker.vkey"])),
+        (MAKER, "The maker issues the receipt bundle of the dealer's invoice",
+         ["ledger", "receipt", "--table", "invoices", "TEST10011", "-o", "receipt.json"], 0,
+         None, (DEALER, ["receipt.json"])),
+        (DEALER, "The dealer verifies it offline, from the bundle and the key alone: content, "
+         "revision hash, proof, digest, signature",
+         ["verify", "bundle", "receipt.json", "--trust-key", "carmaker.vkey", "-v"], 0, None,
+         None),
+        (DEALER, "Without a key it trusts, the dealer gets 'consistent, unattested'",
+         ["verify", "bundle", "receipt.json"], 3, None, None),
+        (DEALER, "A copy whose unit price was lowered is rejected",
+         ["verify", "bundle", "receipt-TAMPERED.json", "--trust-key", "carmaker.vkey"], 1, None,
+         None),
+        (MAKER, "The maker signs today's digest; the dealer keeps it ...",
+         ["ledger", "digest", "-o", "digest-then.json"], 0, None,
+         (DEALER, ["digest-then.json"])),
+        (MAKER, "... the maker confirms the payment later ...",
          ["ledger", "put", "--table", "invoices", "TEST10011",
-          jsonout.dumps({**PAID, "paymentStatus": "CONFIRMED"})], 0, "confirmed.json"),
-        ("... and proves the new digest extends the pinned one (no rewritten history)",
-         ["ledger", "consistency", "--from", "TIP_THEN", "-o", "consistency.json"], 0, None),
-        ("The dealer checks that proof between the two signed checkpoints",
-         ["verify", "consistency", "consistency.json", "--trust-key", "carmaker.vkey"], 0, None),
-        ("History shows every version of the invoice",
-         ["ledger", "history", "--table", "invoices", "TEST10011"], 0, "history.json"),
-        ("The whole journal re-verifies: every block, the chain and the digest",
-         ["ledger", "verify"], 0, None),
-        ("The journal is exported in QLDB's layout (Ion binary) ...",
-         ["ledger", "export", "export", "--format", "ion_binary"], 0, "export.json"),
-        ("... and an external auditor audits the export offline, writing an HTML report",
+          jsonout.dumps({**PAID, "paymentStatus": "CONFIRMED"})], 0, "confirmed.json", None),
+        (MAKER, "... and proves the new digest extends the one the dealer kept",
+         ["ledger", "consistency", "--from", "TIP_THEN", "-o", "consistency.json"], 0, None,
+         (DEALER, ["consistency.json"])),
+        (DEALER, "The dealer checks that proof between the two signed checkpoints",
+         ["verify", "consistency", "consistency.json", "--trust-key", "carmaker.vkey"], 0, None,
+         None),
+        (MAKER, "History shows every version of the invoice",
+         ["ledger", "history", "--table", "invoices", "TEST10011"], 0, "history.json", None),
+        (MAKER, "The whole journal re-verifies: every block, the chain and the digest",
+         ["ledger", "verify"], 0, None, None),
+        (MAKER, "The journal is exported in QLDB's layout (Ion binary) for the auditor, with the "
+         "public key", ["ledger", "export", "export", "--format", "ion_binary"], 0,
+         "export.json", (AUDITOR, ["export", "carmaker.vkey"])),
+        (AUDITOR, "The external auditor audits the export offline, writing an HTML report",
          ["verify", "export", "export", "--trust-key", "carmaker.vkey", "--html",
-          str(REPORT)], 0, None),
+          "audit-report.html"], 0, None, None),
     ]  # fmt: skip
 
 
-def _tamper_bundle(workdir: Path) -> None:
-    doc = json.loads((workdir / "receipt.json").read_text())
+def _hand_over(source: Path, target: Path, names: list[str]) -> None:
+    for name in names:
+        if (source / name).is_dir():
+            shutil.copytree(source / name, target / name)
+        else:
+            shutil.copy(source / name, target / name)
+    print(f"    (handed to the {target.name}: {', '.join(names)})")
+
+
+def _tamper_bundle(dealer: Path) -> None:
+    doc = json.loads((dealer / "receipt.json").read_text())
     text = doc["revision"]["IonText"]
     if "unitPrice:89000.00" not in text:
         raise SystemExit("demo: the receipt has no unitPrice 89000.00; update the tampering step")
     doc["revision"]["IonText"] = text.replace("unitPrice:89000.00", "unitPrice:8900.00")
-    (workdir / "receipt-TAMPERED.json").write_text(json.dumps(doc, indent=2))
+    (dealer / "receipt-TAMPERED.json").write_text(json.dumps(doc, indent=2))
 
 
 def _tamper(workdir: Path) -> Path:
@@ -190,61 +222,101 @@ def _expect(title: str, number: int, expected: int, code: int) -> int:
     return 0
 
 
-def main() -> int:
-    print("qldb-audit demo, part 1: verifying real Amazon QLDB data offline, no AWS needed\n")
+def _fresh(workdir: Path) -> Path:
+    """An empty working directory; a previous demo's is replaced, anything else refused."""
+    workdir = workdir.resolve()
+    if workdir.exists():
+        if not workdir.is_dir() or (any(workdir.iterdir()) and not (workdir / MARKER).exists()):
+            raise SystemExit(f"demo: {workdir} exists and is not a demo directory; "
+                             "choose another with --workdir")  # fmt: skip
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    (workdir / MARKER).write_text("written by `make demo`; the next demo replaces it\n")
+    return workdir
+
+
+def _party_env(who: str, ledger: Path) -> dict[str, str]:
+    """The maker's commands find its ledger; nobody else's environment names it."""
+    env = {k: v for k, v in os.environ.items() if k != "QLDB_AUDIT_LEDGER"}
+    if who == MAKER:
+        env["QLDB_AUDIT_LEDGER"] = str(ledger)
+    return env
+
+
+def main(workdir: Path = WORKDIR) -> int:
+    workdir = _fresh(workdir)
+    print(f"qldb-audit demo: working directory {workdir} (kept after the demo)\n")
+    print("part 1: verifying real Amazon QLDB data offline, no AWS needed\n")
     failures = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        for name in ARTEFACTS.iterdir():
-            shutil.copy(name, workdir / name.name)
-        steps = [*STEPS]
-        tampered = _tamper(workdir)
-        steps.append(
-            (
-                "A tampered copy of the GetRevision output (penalty 90.25 changed to 9.25)",
-                ["revision", tampered.name],
-                1,
-            )
+    qldb = workdir / "qldb"
+    shutil.copytree(ARTEFACTS, qldb)
+    steps = [*STEPS]
+    tampered = _tamper(qldb)
+    steps.append(
+        (
+            "A tampered copy of the GetRevision output (penalty 90.25 changed to 9.25)",
+            ["revision", tampered.name],
+            1,
         )
-        for number, (title, args, expected) in enumerate(steps, 1):
-            print(f"{number}. {title} (expect exit {expected})")
-            failures += _expect(title, number, expected, _run(["verify", *args], workdir))
-            print()
+    )
+    for number, (title, args, expected) in enumerate(steps, 1):
+        print(f"{number}. {title} (expect exit {expected})")
+        failures += _expect(title, number, expected, _run(["verify", *args], qldb))
+        print()
 
-        print("part 2: the invoice story on our own verifiable ledger (an SQLite file)\n")
-        story = workdir / "story"
-        story.mkdir()
-        REPORT.parent.mkdir(exist_ok=True)
-        env = {**os.environ, "QLDB_AUDIT_LEDGER": str(story / "carmaker.db")}
-        for number, (title, args, expected, out) in enumerate(_story(story), 1):
-            if "receipt-TAMPERED.json" in args:
-                _tamper_bundle(story)
-            if "TIP_THEN" in args:
-                tip = json.loads((story / "digest-then.json").read_text())
-                then = tip["DigestTipAddress"]["IonText"].rsplit(":", 1)[1].rstrip("}")
-                args = [then if a == "TIP_THEN" else a for a in args]
-            print(f"{number}. {title} (expect exit {expected})")
-            code = _run(args, story, story / out if out else None, env)
-            failures += _expect(title, number, expected, code)
-            if out == "carmaker.vkey":
-                print(f"    {(story / out).read_text().strip()}")
-            print()
+    print("part 2: the invoice story on our own verifiable ledger (an SQLite file)\n")
+    parties = {who: workdir / who for who in (MAKER, DEALER, AUDITOR)}
+    for directory in parties.values():
+        directory.mkdir()
+    ledger = parties[MAKER] / "carmaker.db"
+    for number, (who, title, args, expected, out, send) in enumerate(_story(parties[MAKER]), 1):
+        here = parties[who]
+        if "receipt-TAMPERED.json" in args:
+            _tamper_bundle(here)
+        if "TIP_THEN" in args:
+            tip = json.loads((here / "digest-then.json").read_text())
+            then = tip["DigestTipAddress"]["IonText"].rsplit(":", 1)[1].rstrip("}")
+            args = [then if a == "TIP_THEN" else a for a in args]
+        print(f"{number}. [{who}] {title} (expect exit {expected})")
+        code = _run(args, here, here / out if out else None, _party_env(who, ledger))
+        failures += _expect(title, number, expected, code)
+        if out == "carmaker.vkey":
+            print(f"    {(here / out).read_text().strip()}")
+        if send is not None and code == expected:
+            _hand_over(here, parties[send[0]], send[1])
+        print()
 
-        print("part 3: the same story over the REST API, against a real server\n")
-        from auditor import demo_rest
+    print("part 3: the same story over the REST API, against a real server\n")
+    from auditor import demo_rest
 
-        rest = workdir / "rest"
-        rest.mkdir()
-        failures += demo_rest.run(
-            rest, _run, lambda name, expected, got: _expect(name, 0, expected, got)
-        )
+    rest = workdir / "rest"
+    rest.mkdir()
+    failures += demo_rest.run(
+        rest, _run, lambda name, expected, got: _expect(name, 0, expected, got)
+    )
+    activate = Path(sys.prefix) / "bin" / "activate"
+    try:
+        activate_shown = os.path.relpath(activate)
+    except ValueError:  # another drive (Windows)
+        activate_shown = str(activate)
+    print(f"demo: every file above is in {workdir} (the car maker's ledger in {MAKER}/, what "
+          f"the dealer holds in {DEALER}/, the auditor's export in {AUDITOR}/)")  # fmt: skip
+    print(f"demo: the auditor's HTML report is {parties[AUDITOR] / 'audit-report.html'}")
+    print(f"demo: to run qldb-audit yourself: . {activate_shown}  (or {Path(sys.prefix)}/bin/"
+          "qldb-audit)")  # fmt: skip
     if failures:
         print(f"demo: {failures} step(s) did not end as expected")
         return 1
     print("demo: every genuine artefact verified and every tampered one was caught")
-    print(f"demo: the auditor's HTML report is {REPORT}")
     return 0
 
 
+def _cli() -> int:
+    parser = argparse.ArgumentParser(description="qldb-audit's demo: the whole story, offline.")
+    where = f"where the demo's files go and stay (default: {WORKDIR})"
+    parser.add_argument("--workdir", type=Path, default=WORKDIR, help=where)
+    return main(parser.parse_args().workdir)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_cli())

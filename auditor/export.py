@@ -1,7 +1,7 @@
 """Journal export in QLDB's ExportJournalToS3 layout, to a directory or to S3.
 
 ``export(ledger, dest, ...)`` writes, in this order (QLDB's docs, "Journal export output";
-docs/qldb-formats.md §5)::
+docs/formats.md §5)::
 
     <prefix><exportId>.started.manifest                     the request, before any data
     <prefix><exportId>/<strandId>.<firstSeq>-<lastSeq>.<ext>  data objects, in sequence order
@@ -26,10 +26,11 @@ Decisions (where QLDB's docs leave room, or this tool differs):
   prefix not ending in ``/`` gets one, as in QLDB's example (``journalExport`` →
   ``journalExport/<exportId>...``). The client is ``boto3.client("s3")``, so the endpoint,
   region and credentials come from the standard AWS settings (``AWS_ENDPOINT_URL[_S3]``, ...).
-- Destination directory: created if missing; the manifest says ``bucket: ""`` and
-  ``prefix: "<absolute directory path>/"``, so every key is the file's path. A reader moving an
-  export elsewhere strips ``prefix`` from the keys. Files are written to a temporary name,
-  fsynced, then renamed, so no reader sees half an object.
+- Destination directory: created if missing; it plays the bucket. The manifest says
+  ``bucket: ""`` and ``prefix: ""``, and every key is the file's path relative to the directory
+  (``<exportId>/<strandId>.<first>-<last>.<ext>``), so the export can be copied or moved and
+  still names its own files, never the exporter's machine. Files are written to a temporary
+  name, fsynced, then renamed, so no reader sees half an object.
 - Time window: ``since``/``until`` are ISO-8601 (naive means UTC). The export is the run of
   consecutive blocks from the first block whose ``blockTimestamp`` is in ``[since, until)`` up
   to, not including, the next block at or after ``until``. With monotonic timestamps (the
@@ -70,6 +71,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from amazon.ion import simpleion
 
+from auditor.extras import require
 from auditor.formats import canonical_ion as _ion_text
 from auditor.jsonout import to_json
 
@@ -106,8 +108,11 @@ class ExportError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ExportResult:
-    """What an export wrote. Keys are S3 object keys, or file paths for a directory export."""
+    """What an export wrote. Keys are S3 object keys, or for a directory export paths relative
+    to the directory (``/``-separated), as the manifests list them; :meth:`location` gives the
+    file path or ``s3://`` URL of one."""
 
+    destination: str  # the directory's absolute path, or s3://bucket
     export_id: str
     output_format: str  # ION_TEXT | ION_BINARY | JSON
     keys: tuple[str, ...]  # the data objects, in sequence order
@@ -118,6 +123,12 @@ class ExportResult:
     first_seq: int
     last_seq: int
     block_count: int
+
+    def location(self, key: str) -> str:
+        """Where ``key`` was written: a file path, or an ``s3://bucket/key`` URL."""
+        if self.destination.startswith("s3://"):
+            return f"{self.destination}/{key}"
+        return os.path.join(self.destination, *key.split("/"))
 
 
 def new_export_id() -> str:
@@ -134,6 +145,7 @@ def new_export_id() -> str:
 class _Sink(Protocol):
     bucket: str
     prefix: str
+    destination: str
 
     def taken(self, export_id: str) -> bool: ...
 
@@ -141,7 +153,7 @@ class _Sink(Protocol):
 
 
 class _DirectorySink:
-    """Keys are file paths under the directory (``prefix`` is the directory with a slash)."""
+    """Keys are ``/``-separated paths relative to the directory (``prefix`` is empty)."""
 
     def __init__(self, path: str) -> None:
         root = os.path.abspath(path)
@@ -155,7 +167,8 @@ class _DirectorySink:
             raise ExportError("destination", f"{path}: not writable")
         self.root = root
         self.bucket = ""
-        self.prefix = root.rstrip(os.sep) + os.sep
+        self.prefix = ""
+        self.destination = root
 
     def taken(self, export_id: str) -> bool:
         return any(name.startswith(export_id + ".") or name == export_id for name in self._names())
@@ -167,7 +180,8 @@ class _DirectorySink:
             raise ExportError("write", f"{self.root}: cannot list ({e.strerror})") from e
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        directory = os.path.dirname(key)
+        path = os.path.join(self.root, *key.split("/"))
+        directory = os.path.dirname(path)
         try:
             os.makedirs(directory, exist_ok=True)
             fd, temporary = tempfile.mkstemp(prefix=".partial-", dir=directory)
@@ -176,7 +190,7 @@ class _DirectorySink:
                     f.write(data)
                     f.flush()
                     os.fsync(f.fileno())
-                os.replace(temporary, key)
+                os.replace(temporary, path)
             except BaseException:
                 if os.path.exists(temporary):
                     os.unlink(temporary)
@@ -187,7 +201,7 @@ class _DirectorySink:
             finally:
                 os.close(dir_fd)
         except OSError as e:
-            raise ExportError("write", f"{key}: cannot write ({e.strerror})") from e
+            raise ExportError("write", f"{path}: cannot write ({e.strerror})") from e
 
 
 class _S3Sink:
@@ -197,10 +211,12 @@ class _S3Sink:
             raise ExportError("destination", f"{url}: expected s3://bucket[/prefix]")
         if prefix and not prefix.endswith("/"):
             prefix += "/"
+        require("s3", f"{url}: an s3:// destination")
         import boto3  # only S3 exports pay for importing the AWS SDK
 
         self.bucket = bucket
         self.prefix = prefix
+        self.destination = f"s3://{bucket}"
         self.client: S3Client = boto3.client("s3")
 
     def _call(self, what: str, call: Any) -> Any:
@@ -448,6 +464,7 @@ def _write(
     completed_key = f"{base}.{strand}.completed.manifest"
     sink.put(completed_key, _manifest(fmt, {"keys": list(keys)}), manifest_type)
     return ExportResult(
+        destination=sink.destination,
         export_id=export_id,
         output_format=output_format,
         keys=tuple(keys),

@@ -1,4 +1,4 @@
-"""QLDB's hash join and Merkle tree (docs: qldb-formats.md §1.1, §3.3, §4.1).
+"""QLDB's hash join and Merkle tree (docs/formats.md §1.1, §3.3, §4.1).
 
 ``dot(a, b)``: SHA-256 of the two 32-byte hashes concatenated smaller-first, where "smaller"
 compares bytes from index 31 down to 0 as signed int8 (AWS QLDB samples ``Verifier.dot``,

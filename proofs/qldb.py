@@ -1,4 +1,4 @@
-"""QLDB revision, block and proof checks (docs: qldb-formats.md §2, §3.2, §4.1).
+"""QLDB revision, block and proof checks (docs/formats.md §2, §3.2, §4.1).
 
 - revision hash = ``dot(IonHash(data), IonHash(metadata))``; a redacted revision stores
   ``dataHash`` (= IonHash of the original data) in place of ``data``.

@@ -1,7 +1,7 @@
 """The Merkle frontier (compact range) of a growing list of block hashes.
 
 QLDB's digest at tip T is ``merkle_root(blockHash_0 … blockHash_T)`` in the RFC 6962 shape
-with ``dot`` as node function (docs/qldb-formats.md §3.3, §4.2). A tree of ``n`` leaves is the
+with ``dot`` as node function (docs/formats.md §3.3, §4.2). A tree of ``n`` leaves is the
 perfect subtrees given by the set bits of ``n``, largest (leftmost) first; the frontier keeps
 only their roots, so appending a leaf costs O(log n) ``dot`` calls and memory is O(log n)
 hashes, and the root of all ``n`` leaves is the fold from the right:

@@ -1,4 +1,4 @@
-"""Find an export in its source and read its manifests (docs/qldb-formats.md §5).
+"""Find an export in its source and read its manifests (docs/formats.md §5).
 
 Layout (QLDB's ExportJournalToS3, and this project's exporter, auditor/export.py)::
 
@@ -12,7 +12,10 @@ Layout (QLDB's ExportJournalToS3, and this project's exporter, auditor/export.py
 Keys are relocated to the source: a listed key that starts with the started manifest's
 ``prefix`` (or that contains ``<exportId>/``) is read at that relative path under the source, so
 an export copied to another bucket or directory still verifies. A key that would leave the
-source (``..``, an absolute path) is refused.
+source (``..``, an absolute path) is refused. Reports name each object by what was actually
+read (:meth:`Source.shown`): its path relative to the export root for a directory, its S3 URL
+for S3 — so a failure in an edited copy names the copy's file, whatever key the manifest lists
+(older exports of this project listed the exporter's absolute paths).
 
 Which rules apply is the caller's choice, never the export's: ``writer=True`` checks every block
 with the writer's rules (``verify_block(writer_rules=True)``, exact layout and bytes), else
@@ -208,27 +211,29 @@ def _objects(export: Export, manifest: Any) -> None:
             continue
         seen.add(key)
         used.add(rel)
+        location = export.source.location(rel)
+        read = export.source.shown(location)  # what reports call it: the file actually read
         name = _OBJECT.fullmatch(rel.rsplit("/", 1)[-1])
         first = last = None
         if name is None:
             export.issues.append(
                 Issue(MALFORMED, "object-name",
-                      f"{key}: the name is not <strandId>.<first>-<last>.<ext>",
-                      object_key=key, locator=f"{where}: keys[{index}]")
+                      f"{read}: the name is not <strandId>.<first>-<last>.<ext>",
+                      object_key=read, locator=f"{where}: keys[{index}]")
             )  # fmt: skip
         else:
             first, last = int(name["first"]), int(name["last"])
             if name["strand"] != export.strand_id or first > last:
                 export.issues.append(
                     Issue(FAILED, "object-name",
-                          f"{key}: the name does not fit the strand {export.strand_id}",
-                          seq=first, strand_id=export.strand_id, object_key=key,
+                          f"{read}: the name does not fit the strand {export.strand_id}",
+                          seq=first, strand_id=export.strand_id, object_key=read,
                           locator=f"{where}: keys[{index}]")
                 )  # fmt: skip
         fmt = fmt_default or ("json" if rel.endswith(".json") else "ion")
         export.objects.append(
             ObjectSpec(
-                index=len(export.objects), key=key, location=export.source.location(rel),
+                index=len(export.objects), key=read, location=location,
                 fmt=fmt, writer_from=0 if export.writer_rules else None,
                 strand_id=export.strand_id,
                 name_first=first, name_last=last,

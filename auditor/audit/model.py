@@ -94,7 +94,7 @@ class ObjectSpec:
     """One data object the completed manifest lists, and how to read and check it."""
 
     index: int  # position in the manifest
-    key: str  # as listed
+    key: str  # what reports call it: the path relative to the export root, or the S3 URL
     location: str  # file path or S3 key to read
     fmt: str  # ion_text | ion_binary | json
     writer_from: int | None  # writer rules for blocks at or after this sequenceNo; None: never

@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from auditor.extras import require
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
@@ -60,6 +62,7 @@ class Source:
                 raise SourceError(f"{url}: expected s3://bucket[/prefix]")
             if prefix and not prefix.endswith("/"):
                 prefix += "/"
+            require("s3", f"{url}: an s3:// source")
             return cls(url, bucket, prefix)
         if "://" in url:
             raise SourceError(f"{url}: expected a directory or s3://bucket/prefix")
@@ -78,7 +81,14 @@ class Source:
         return os.path.join(self.root, *relative.split("/"))
 
     def shown(self, location: str) -> str:
-        return f"s3://{self.bucket}/{location}" if self.is_s3 else location
+        """How reports name what was read at ``location``: its S3 URL, or for a directory its
+        path relative to the export root (the SOURCE the report names), never the machine's."""
+        if self.is_s3:
+            return f"s3://{self.bucket}/{location}"
+        relative = os.path.relpath(location, self.root)
+        if relative == ".." or relative.startswith(".." + os.sep) or os.path.isabs(relative):
+            return location
+        return relative.replace(os.sep, "/")
 
     def names(self) -> list[str]:
         """Names of the objects directly under the root (manifests, checkpoints, digests)."""

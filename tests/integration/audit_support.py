@@ -78,7 +78,7 @@ def export_to(ledger: Ledger, dest: Path, fmt: str = "ion_text", per_object: int
 
 
 def object_path(result: ExportResult, index: int) -> Path:
-    return Path(result.keys[index])
+    return Path(result.location(result.keys[index]))
 
 
 def object_range(path: Path) -> tuple[int, int]:
@@ -96,7 +96,7 @@ def write_lines(path: Path, lines: list[bytes]) -> None:
 
 def rewrite_manifest_keys(result: ExportResult, keys: list[str]) -> None:
     """Rewrite the completed manifest (Ion text or JSON, as the export wrote it)."""
-    path = Path(result.completed_manifest)
+    path = Path(result.location(result.completed_manifest))
     if result.output_format == "JSON":
         path.write_text(json.dumps({"keys": keys}) + "\n")
     else:

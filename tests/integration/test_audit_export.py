@@ -71,8 +71,9 @@ def test_writer_exports_verify(ledger: Ledger, tmp_path: Path, fmt: str) -> None
     assert revisions["deleted"] == revisions["deleted_recomputed"] == 1
     assert revisions["failed"] == 0
     assert revisions["verified"] == revisions["total"] - 2 > 10
+    digest_json = json.loads(Path(result.location(result.digest_json)).read_text())
     assert report["digest"] == {
-        "tip": tip, "digest": json.loads(Path(result.digest_json).read_text())["Digest"],
+        "tip": tip, "digest": digest_json["Digest"],
         "attested": True, "attestedBy": [result.checkpoint], "note": "",
     }  # fmt: skip
     assert {c["name"]: c["status"] for c in report["checks"]} == {
@@ -99,7 +100,7 @@ def test_writer_exports_verify(ledger: Ledger, tmp_path: Path, fmt: str) -> None
 # -- tampering: exit 1 and the exact block ------------------------------------------------------
 def _flip_timestamp(result: Any, tmp: Path) -> int:
     """One bit of blockTimestamp in block 5 (covered only by the writer's header entry)."""
-    path = Path(result.keys[1])  # blocks 4-7
+    path = Path(result.location(result.keys[1]))  # blocks 4-7
     lines = lines_of(path)
     line = lines[1]
     at = line.index(b"blockTimestamp:") + len(b"blockTimestamp:2024-05-01T00:00:0")
@@ -109,7 +110,7 @@ def _flip_timestamp(result: Any, tmp: Path) -> int:
 
 
 def _remove_block(result: Any, tmp: Path) -> int:
-    path = Path(result.keys[0])
+    path = Path(result.location(result.keys[0]))
     lines = lines_of(path)
     del lines[2]
     write_lines(path, lines)
@@ -117,7 +118,7 @@ def _remove_block(result: Any, tmp: Path) -> int:
 
 
 def _swap_blocks(result: Any, tmp: Path) -> int:
-    path = Path(result.keys[1])
+    path = Path(result.location(result.keys[1]))
     lines = lines_of(path)
     lines[1], lines[2] = lines[2], lines[1]
     write_lines(path, lines)
@@ -125,7 +126,7 @@ def _swap_blocks(result: Any, tmp: Path) -> int:
 
 
 def _move_block(result: Any, tmp: Path) -> int:
-    first, second = Path(result.keys[0]), Path(result.keys[1])
+    first, second = Path(result.location(result.keys[0])), Path(result.location(result.keys[1]))
     a, b = lines_of(first), lines_of(second)
     write_lines(first, a[:-1])
     write_lines(second, [a[-1], *b])
@@ -133,13 +134,13 @@ def _move_block(result: Any, tmp: Path) -> int:
 
 
 def _missing_object(result: Any, tmp: Path) -> int:
-    os.unlink(result.keys[1])  # the manifest still lists it
+    os.unlink(result.location(result.keys[1]))  # the manifest still lists it
     rewrite_manifest_keys(result, list(result.keys))
     return 4
 
 
 def _revision_data(result: Any, tmp: Path) -> int:
-    path = Path(result.keys[1])
+    path = Path(result.location(result.keys[1]))
     lines = lines_of(path)
     assert b"101.50" in lines[0]
     lines[0] = lines[0].replace(b"101.50", b"901.50", 1)
@@ -209,7 +210,10 @@ def test_unreadable_objects_are_exit_2_naming_the_object(
     ledger: Ledger, tmp_path: Path, fmt: str, no_debug: None
 ) -> None:
     result = export_to(ledger, tmp_path / "x", fmt)
-    truncated, foreign = Path(result.keys[1]), Path(result.keys[2])
+    truncated, foreign = (
+        Path(result.location(result.keys[1])),
+        Path(result.location(result.keys[2])),
+    )
     truncated.write_bytes(truncated.read_bytes()[:-40])
     foreign.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(100))
     code, report, stderr = report_of(tmp_path / "x", "--trust-key", ledger.vkey)

@@ -163,7 +163,7 @@ def test_layouts(ledger: Ledger, tmp_path: Path) -> None:
     assert "several completed manifests" in result.stderr
     assert run(tmp_path, "--export-id", "second").exit_code == 3
     (tmp_path / "first" / "stray.ion").write_text("{}\n")
-    Path(a.started_manifest).unlink()
+    Path(a.location(a.started_manifest)).unlink()
     code, report, _ = report_of(tmp_path, "--export-id", "first", "--rules", "qldb", "-v")
     assert code == 3
     assert report["export"]["rules"] == "qldb"

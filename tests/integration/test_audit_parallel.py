@@ -48,7 +48,7 @@ def test_two_worker_processes_match_one(ledger: Ledger, tmp_path: Path) -> None:
     assert code1 == code2 == 0
     same_verdict(one, two)
     assert two["timing"]["mode"] == "2 processes"
-    path = Path(result.keys[4])  # blocks 12-14: swap two of them
+    path = Path(result.location(result.keys[4]))  # blocks 12-14: swap two of them
     lines = lines_of(path)
     lines[0], lines[1] = lines[1], lines[0]
     write_lines(path, lines)

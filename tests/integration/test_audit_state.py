@@ -82,7 +82,7 @@ def test_a_rewritten_old_block_is_caught(ledger: Ledger, tmp_path: Path) -> None
     # (a) someone edits an old revision in the new export, leaving its hash alone
     grow(ledger, 2)
     result = export_to(ledger, tmp_path / "night2", "ion_text", 4)
-    path = Path(result.keys[1])  # blocks 4-7, verified last night
+    path = Path(result.location(result.keys[1]))  # blocks 4-7, verified last night
     lines = lines_of(path)
     lines[0] = lines[0].replace(b"101.50", b"901.50", 1)
     write_lines(path, lines)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from auditor import demo
 
 
-def test_demo_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_exits_zero_and_keeps_what_it_cites(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = dict(os.environ)
-    assert demo.main() == 0
+    workdir = tmp_path / "demo"
+    assert demo.main(workdir) == 0
     out = capsys.readouterr().out
     assert "every genuine artefact verified and every tampered one was caught" in out
     assert "UNEXPECTED" not in out
@@ -28,3 +32,33 @@ def test_demo_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     assert "PENDING -> TRANSFERRED by {'party': 'abc', 'role': 'dealer'}" in out
     assert "HTTP 403" in out
     assert dict(os.environ) == before  # the demo leaves the caller's environment alone
+
+    # the working directory is kept and printed; the report it cites exists
+    assert f"working directory {workdir.resolve()}" in out
+    report = workdir / "auditor" / "audit-report.html"
+    assert f"the auditor's HTML report is {report.resolve()}" in out
+    assert "QLDB export audit" in report.read_text()
+    assert ". " in out.split("to run qldb-audit yourself:")[1]
+
+    # the dealer and the auditor hold only what the maker handed them: no ledger file
+    dealer = sorted(p.name for p in (workdir / "dealer").iterdir())
+    assert dealer == ["carmaker.vkey", "consistency.json", "digest-then.json",
+                      "receipt-TAMPERED.json", "receipt.json"]  # fmt: skip
+    auditor = sorted(p.name for p in (workdir / "auditor").iterdir())
+    assert auditor == ["audit-report.html", "carmaker.vkey", "export"]
+    assert (workdir / "carmaker" / "carmaker.db").is_file()
+    assert sorted(p.name for p in (workdir / "rest" / "abc-dealer").iterdir()) == [
+        "carmaker-rest.vkey",
+        "rest-receipt.json",
+    ]
+    for party in ("dealer", "auditor", "rest/abc-dealer"):
+        assert not list((workdir / party).rglob("*.db*")), party
+
+
+def test_demo_replaces_only_its_own_directory(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("do not delete")
+    with pytest.raises(SystemExit, match="not a demo directory"):
+        demo.main(precious)
+    assert (precious / "thesis.txt").read_text() == "do not delete"

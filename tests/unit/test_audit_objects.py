@@ -59,8 +59,9 @@ def middle_object(ledger: Ledger, tmp: Path, fmt: str) -> tuple[bytes, ObjectSpe
     result = export(ledger, str(tmp), fmt, max_blocks_per_object=3)
     key = result.keys[1]
     first, last = (int(x) for x in Path(key).name.split(".")[1].split("-"))
-    spec = ObjectSpec(1, key, key, fmt, True, ledger.strand_id, first, last)
-    return Path(key).read_bytes(), spec
+    path = result.location(key)
+    spec = ObjectSpec(1, key, path, fmt, True, ledger.strand_id, first, last)
+    return Path(path).read_bytes(), spec
 
 
 def flipped(data: bytes, bit: int) -> bytes:

@@ -1,4 +1,4 @@
-"""Mutation probes on every positive real QLDB vector (STYLE.md, practice 9).
+"""Mutation probes on every positive real QLDB vector (CONTRIBUTING.md, practice 9).
 
 Source: ``fixtures/qldb/qldb-real-vectors.json`` (real ledger values, documented there). Each test
 takes one happy path, first shows that it verifies unchanged, then applies one family of mutations
