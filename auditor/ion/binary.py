@@ -327,7 +327,7 @@ class Decoder:
                 stop = pos + length
                 if stop > end:
                     raise Fail("truncated", "a value runs past the end of its container", start)
-                if td < 0x10:  # NOP pad
+                if td < 0x0F:  # NOP pad
                     pos = stop
                     continue
                 try:
@@ -370,7 +370,7 @@ class Decoder:
                     stop = pos + length
                     if stop > end:
                         raise Fail("truncated", "a value runs past the end of its struct", start)
-                    if td < 0x10:  # NOP pad: its field name is ignored
+                    if td < 0x0F:  # NOP pad: its field name is ignored
                         pos = stop
                         continue
                 try:
@@ -434,7 +434,7 @@ class Decoder:
             td, body, inner_stop = header(pos, stop)
             if inner_stop != stop:
                 raise Fail("not-ion", "an annotation wrapper whose value does not fill it", pos)
-            if td < 0x10 or td >= 0xE0:
+            if td < 0x0F or td >= 0xE0:
                 raise Fail("not-ion", "an annotation wrapper around a NOP pad or a wrapper", pos)
             if body == stop and lengths[td] == _NULL:
                 return Annotated(tuple(names), nulls[td >> 4])
@@ -560,7 +560,7 @@ def iter_binary(
                 "limit", f"a top-level value over {max_value_bytes} bytes (Limits.max_value_bytes)",
                 start,
             )  # fmt: skip
-        if td < 0x10:
+        if td < 0x0F:
             continue  # NOP pad
         if body == stop and LENGTHS[td] == _NULL:
             value: Any = NULLS[td >> 4]

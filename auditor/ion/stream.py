@@ -87,7 +87,7 @@ def stream_binary(
                 continue
             td, body, stop = _top_header(bytes(buf[pos : pos + _HEADER]))
             size = stop
-            if td < 0x10:  # NOP pad: skip without keeping it
+            if td < 0x0F:  # NOP pad: skip without keeping it
                 end = pos + size
                 if end <= len(buf):
                     pos = end

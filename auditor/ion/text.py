@@ -78,6 +78,10 @@ _BLOB_BODY = re.compile(r"[^}]*")
 _B64_WS = re.compile(r"[ \t\n\r\v\f]+")
 _B64 = re.compile(r"[A-Za-z0-9+/]*(?:[AEIMQUYcgkosw048]=|[AQgw]==)?\Z")
 _STOP = frozenset("{}[](),\"' \t\n\r\v\f")
+_WS_START = frozenset(" \t\n\r\v\f/")
+_FIELD_FAST = re.compile(r"[ \t\n\r]*([A-Za-z_][A-Za-z0-9_$]*)[ \t\n\r]*:(?!:)[ \t\n\r]*")
+_SIMPLE_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]*)?")
+_SIMPLE_STOP = frozenset(",}]) \t\n\r")
 _IDENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 _NULL_TYPES = {t.name.lower(): TypedNull(t) for t in IonType if t is not IonType.NULL}
 _NULL_TYPES["null"] = None  # type: ignore[assignment]
@@ -117,6 +121,8 @@ class Parser:
         return Fail("truncated", f"the input ends inside {what}", pos)
 
     def ws(self, pos: int) -> int:
+        if pos < self.end and self.s[pos] not in _WS_START:
+            return pos
         m = _WS.match(self.s, pos)
         pos = m.end()  # type: ignore[union-attr]
         if pos < self.end and self.s[pos] == "/" and not self.final:
@@ -184,6 +190,9 @@ class Parser:
                 if after == self.end and not self.final:
                     raise NeedMore
                 word = m.group()  # type: ignore[union-attr]
+                if after < self.end and s[after] not in _WS_START and s[after] != ":":
+                    result, pos = self.word(word, pos, after)
+                    break
                 following = self.ws(after) if after < self.end or not self.final else after
                 if s.startswith("::", following):
                     if word in _KEYWORDS:
@@ -304,6 +313,15 @@ class Parser:
         return Symbol(run[:cut]), end
 
     def number(self, pos: int) -> tuple[Any, int]:
+        s = self.s
+        m = _SIMPLE_NUMBER.match(s, pos)
+        if m is not None:
+            end = m.end()
+            if end < self.end and s[end] in _SIMPLE_STOP and end - pos <= self.limits.max_digits:
+                text = m.group()
+                if m.group(1) is None:
+                    return int(text), end
+                return Decimal(text), end
         m = _NUMBER.match(self.s, pos)
         if m is None:
             raise Fail("not-ion", "not a number", pos)
@@ -623,36 +641,66 @@ class Parser:
         depth = self.enter(pos, depth)
         out: dict[Any, Any] = {}
         s = self.s
-        pos = self.ws(pos + 1)
+        end = self.end
+        max_text = self.limits.max_text
+        pos += 1
         while True:
-            if pos >= self.end:
-                raise self.eof(pos, "a struct")
-            c = s[pos]
-            if c == "}":
-                pos += 1
-                break
+            m = _FIELD_FAST.match(s, pos)
+            if m is not None:
+                name: str | None = m.group(1)
+                if name in _KEYWORDS:
+                    raise Fail("not-ion", f"the keyword {name!r} cannot be a field name", pos)
+                at = pos
+                pos = m.end()
+            else:
+                pos = self.ws(pos)
+                if pos >= end:
+                    raise self.eof(pos, "a struct")
+                if s[pos] == "}":
+                    pos += 1
+                    break
+                at = pos
+                name, pos = self.field_name(pos)
+                pos = self.ws(pos)
+                if not s.startswith(":", pos) or s.startswith("::", pos):
+                    raise Fail("not-ion", "expected ':' after a field name", pos)
+                pos = self.ws(pos + 1)
             if pos > self.next_check:
                 self.checkpoint(pos, len(out))
-            name, pos = self.field_name(pos)
-            at = pos
-            pos = self.ws(pos)
-            if not s.startswith(":", pos) or s.startswith("::", pos):
-                raise Fail("not-ion", "expected ':' after a field name", pos)
-            pos = self.ws(pos + 1)
             if name in out:
                 raise Fail("duplicate-field", f"duplicate field name {name!r}", at)
             try:
-                out[name], pos = self.value(pos, depth, False)
+                c = s[pos] if pos < end else ""
+                if c == '"':
+                    m = _SHORT_PLAIN.match(s, pos + 1)
+                    stop = m.end()  # type: ignore[union-attr]
+                    if stop < end and s[stop] == '"' and stop - pos <= max_text:
+                        out[name] = s[pos + 1 : stop]
+                        pos = stop + 1
+                    else:
+                        out[name], pos = self.quoted(pos + 1, '"', _SHORT_PLAIN)
+                elif "0" <= c <= "9" and not (pos + 4 < end and s[pos + 4] in "-T"):
+                    out[name], pos = self.number(pos)
+                elif c == "{" and not s.startswith("{{", pos):
+                    out[name], pos = self.struct(pos, depth)
+                else:
+                    out[name], pos = self.value(pos, depth, False)
             except Fail as e:
                 e.path.append(name)
                 raise
+            if pos < end and s[pos] == ",":
+                pos += 1
+                continue
             pos = self.ws(pos)
-            if pos >= self.end:
+            if pos >= end:
                 raise self.eof(pos, "a struct")
             c = s[pos]
             if c == ",":
-                pos = self.ws(pos + 1)
-            elif c != "}":
+                pos += 1
+            elif c == "}":
+                pos += 1
+                break
+            else:
                 raise Fail("not-ion", f"expected ',' or '}}' in a struct, got {c!r}", pos)
         self.close(out, pos)
         return out, pos
