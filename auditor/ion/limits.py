@@ -116,9 +116,10 @@ class Fail(Exception):  # noqa: N818 - internal signal, converted to IonError at
         self.path: list[str | int | None] = []
 
 
-def render_path(path: list[str | int | None]) -> str:
-    out = ""
-    for part in reversed(path):
+def render_path(path: list[str | int | None], keep: int = 16) -> str:
+    """``a.b[2].c`` from innermost-first parts; only the innermost ``keep`` parts when deep."""
+    out = "…" if len(path) > keep else ""
+    for part in reversed(path[:keep]):
         if isinstance(part, int):
             out += f"[{part}]"
         elif part is None:
