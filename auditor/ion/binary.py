@@ -161,6 +161,9 @@ class Decoder:
         max_annotations = limits.max_annotations
         max_exponent = limits.max_exponent
         digits_bound = 10**limits.max_digits
+        safe_int_bytes = 0  # magnitudes of this many bytes never exceed max_digits
+        while 256 ** (safe_int_bytes + 1) <= digits_bound:
+            safe_int_bytes += 1
         symbols: dict[int, Symbol] = {0: _SYMBOL_ZERO}
         from_bytes = int.from_bytes
 
@@ -323,10 +326,14 @@ class Decoder:
                         append(nulls[td >> 4])
                         continue
                     else:
-                        raise bad_descriptor(td, start)
+                        fail = bad_descriptor(td, start)
+                        fail.path.append(len(out))
+                        raise fail
                 stop = pos + length
                 if stop > end:
-                    raise Fail("truncated", "a value runs past the end of its container", start)
+                    fail = Fail("truncated", "a value runs past the end of its container", start)
+                    fail.path.append(len(out))
+                    raise fail
                 if td < 0x0F:  # NOP pad
                     pos = stop
                     continue
@@ -445,9 +452,9 @@ class Decoder:
             if t == 8:
                 return text(body, stop)
             if t == 2:
-                return from_bytes(data[body:stop], "big") if stop - body < 400 else big_int(
-                    body, stop, False
-                )
+                if stop - body <= safe_int_bytes:
+                    return from_bytes(data[body:stop], "big")
+                return big_int(body, stop, False)
             if t == 5:
                 return decimal(body, stop)
             if t == 13 or t == 11 or t == 12:
@@ -487,12 +494,9 @@ class Decoder:
         def big_int(body: int, stop: int, negative: bool) -> int:
             if body == stop:
                 return 0
-            if (stop - body) * 2.4082 > limits.max_digits:
-                n = from_bytes(data[body:stop], "big")
-                if n >= digits_bound:
-                    raise too_many_digits(body)
-            else:
-                n = from_bytes(data[body:stop], "big")
+            n = from_bytes(data[body:stop], "big")
+            if stop - body > safe_int_bytes and n >= digits_bound:
+                raise too_many_digits(body)
             return -n if negative else n
 
         self.value = value
@@ -578,4 +582,7 @@ def iter_binary(
                 continue
         if type(value) is Symbol and value.text == ION_1_0:
             continue  # a top-level $ion_1_0 that is not the IVM is a NOP
+        budget.values += 1
+        if budget.values > budget.max_values:
+            budget.check(start)
         yield value, start, stop

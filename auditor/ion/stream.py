@@ -85,7 +85,11 @@ def stream_binary(
                 pos += 4
                 texts = system_table()
                 continue
-            td, body, stop = _top_header(bytes(buf[pos : pos + _HEADER]))
+            try:
+                td, body, stop = _top_header(bytes(buf[pos : pos + _HEADER]))
+            except Fail as f:
+                f.pos += pos
+                raise
             size = stop
             if td < 0x0F:  # NOP pad: skip without keeping it
                 end = pos + size
@@ -134,6 +138,8 @@ def stream_binary(
                     continue
             if type(value) is Symbol and value.text == ION_1_0:
                 continue
+            budget.values += 1
+            budget.check(start - base)
             yield value, start, start + size
     except Fail as f:
         raise IonError(
@@ -291,6 +297,8 @@ def stream_text(
             if after - pos > limits.max_value_bytes:
                 raise Fail("limit", "a top-level value over Limits.max_value_bytes", pos)
             if user:
+                budget.values += 1
+                budget.check(pos)
                 start = buffer.byte_offset(pos)
                 yield value, start, buffer.byte_offset(after)
             pos = after

@@ -81,6 +81,7 @@ _STOP = frozenset("{}[](),\"' \t\n\r\v\f")
 _WS_START = frozenset(" \t\n\r\v\f/")
 _FIELD_FAST = re.compile(r"[ \t\n\r]*([A-Za-z_][A-Za-z0-9_$]*)[ \t\n\r]*:(?!:)[ \t\n\r]*")
 _SIMPLE_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]*)?")
+_TOKEN_END = re.compile(r"[{}\[\](),\"' \t\n\r\v\f/]")
 _SIMPLE_STOP = frozenset(",}]) \t\n\r")
 _IDENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 _NULL_TYPES = {t.name.lower(): TypedNull(t) for t in IonType if t is not IonType.NULL}
@@ -125,6 +126,8 @@ class Parser:
             return pos
         m = _WS.match(self.s, pos)
         pos = m.end()  # type: ignore[union-attr]
+        if self.final and self.s.startswith("/*", pos):
+            raise Fail("truncated", "a block comment that never ends", pos)
         if pos < self.end and self.s[pos] == "/" and not self.final:
             nxt = self.s[pos + 1 : pos + 2]
             if nxt in ("", "*", "/"):
@@ -312,7 +315,13 @@ class Parser:
             raise NeedMore
         return Symbol(run[:cut]), end
 
+    def token_complete(self, pos: int) -> None:
+        """Streaming: a number or timestamp must end inside the buffer."""
+        if not self.final and _TOKEN_END.search(self.s, pos) is None:
+            raise NeedMore
+
     def number(self, pos: int) -> tuple[Any, int]:
+        self.token_complete(pos)
         s = self.s
         m = _SIMPLE_NUMBER.match(s, pos)
         if m is not None:
@@ -370,6 +379,7 @@ class Parser:
         return Fail("limit", f"more than {self.limits.max_digits} digits (Limits.max_digits)", pos)
 
     def timestamp(self, pos: int) -> tuple[Timestamp, int]:
+        self.token_complete(pos)
         m = _TIMESTAMP.match(self.s, pos)
         if m is None:
             raise Fail("not-ion", "not a timestamp", pos)
@@ -650,7 +660,7 @@ class Parser:
                 name: str | None = m.group(1)
                 if name in _KEYWORDS:
                     raise Fail("not-ion", f"the keyword {name!r} cannot be a field name", pos)
-                at = pos
+                at = m.start(1)
                 pos = m.end()
             else:
                 pos = self.ws(pos)
@@ -786,5 +796,8 @@ def iter_text(
                 "limit", f"a top-level value over {max_value} bytes (Limits.max_value_bytes)", pos
             )
         if user:
+            budget.values += 1
+            if budget.values > budget.max_values:
+                budget.check(pos)
             yield value, pos, after
         pos = after

@@ -19,13 +19,12 @@ correctly, so ledgers, receipt bundles and exports written that way keep their c
 
 Where amazon.ion writes wrongly we write the correct value: decimals with an exponent outside
 -6176..6111 and timestamps with more than 9 fraction digits (the C extension corrupts both),
-symbols whose text is ``$<digits>`` (its pure-Python text writer leaves them unquoted), NaN (we
-write the canonical quiet NaN ``7FF8000000000000``; the C extension writes the payload
-``7FFEFEFEFEFEFEFE`` it gives a NaN read from text), and a top-level symbol ``$ion_1_0``, which
-is written quoted in text (``'$ion_1_0'``; unquoted it would be an IVM). Values with no Ion image
-are refused with ``ValueError``: a str with lone surrogates, a non-finite Decimal, an unknown
-Python type, a top-level struct annotated ``$ion_symbol_table`` first (it would read back as a
-symbol table) and, in binary, a top-level symbol ``$ion_1_0`` (a NOP in Ion binary).
+symbols whose text is ``$<digits>`` (its pure-Python text writer leaves them unquoted), and NaN
+(we write the canonical quiet NaN ``7FF8000000000000``; the C extension writes the payload
+``7FFEFEFEFEFEFEFE`` it gives a NaN read from text). Values with no Ion image are refused with
+``ValueError``: a str with lone surrogates, a non-finite Decimal, an unknown Python type, and
+two top-level values Ion reserves as system values: a struct annotated ``$ion_symbol_table``
+first (it would read back as a symbol table) and the symbol ``$ion_1_0`` (an IVM or a NOP).
 """
 
 from __future__ import annotations
@@ -51,7 +50,6 @@ from proofs.ionvalue import (
 
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*\Z")
 _SID_FORM = re.compile(r"\$[0-9]+\Z")
-_IVM_FORM = re.compile(r"\$ion_[0-9]+_[0-9]+\Z")
 _KEYWORDS = frozenset(("null", "true", "false", "nan"))
 _NULL_NAMES = {t: f"null.{t.name.lower()}" for t in IonType if t is not IonType.NULL}
 _IVM = b"\xe0\x01\x00\xea"
@@ -173,10 +171,9 @@ def _text(v: Any, out: list[str], top: bool = False) -> None:  # noqa: C901 - on
         out.append("]")
     elif t is Symbol:
         text = v.text
-        if top and text is not None and _IVM_FORM.match(text):
-            out.append(f"'{text}'")
-        else:
-            out.append(symbol_text(text))
+        if top and text == "$ion_1_0":
+            raise ValueError("a top-level symbol $ion_1_0 is a system value in Ion (a NOP)")
+        out.append(symbol_text(text))
     elif v is None:
         out.append("null")
     elif t is float:
