@@ -257,7 +257,7 @@ class Timestamp:
         if fraction is None:
             return ""
         _, digits, exponent = fraction.as_tuple()
-        assert isinstance(exponent, int)  # noqa: S101 - checked in __post_init__
+        assert isinstance(exponent, int)
         return "." + "".join(map(str, digits)).rjust(-exponent, "0")
 
     def ion_text(self) -> str:

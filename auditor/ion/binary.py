@@ -97,8 +97,15 @@ _TYPE_NAMES = ("null", "bool", "int", "int", "float", "decimal", "timestamp", "s
 _ZERO_DECIMAL = Decimal(0)
 _SYMBOL_ZERO = Symbol(None)
 _SECOND = TimestampPrecision.SECOND
-_PRECISIONS = (None, TimestampPrecision.YEAR, TimestampPrecision.MONTH, TimestampPrecision.DAY,
-               None, TimestampPrecision.MINUTE, _SECOND)  # by count of fields after the offset
+_PRECISIONS = (
+    None,
+    TimestampPrecision.YEAR,
+    TimestampPrecision.MONTH,
+    TimestampPrecision.DAY,
+    None,
+    TimestampPrecision.MINUTE,
+    _SECOND,
+)  # by count of fields after the offset
 
 
 def bad_descriptor(td: int, pos: int) -> Fail:
@@ -149,7 +156,7 @@ class Decoder:
         self.header: Callable[[int, int], tuple[int, int, int]]
         self._build()
 
-    def _build(self) -> None:  # noqa: C901 - one closure scope keeps the hot loop on locals
+    def _build(self) -> None:
         data = self.data
         texts = self.texts
         limits = self.limits
@@ -207,7 +214,8 @@ class Decoder:
                 negative_exponent = b & 0x40
                 pos = body + 1
             else:
-                exponent, negative_exponent, pos = var_int(data, body, stop)  # type: ignore[assignment]
+                exponent, negative, pos = var_int(data, body, stop)
+                negative_exponent = 0x40 if negative else 0
             if exponent > max_exponent:
                 raise Fail(
                     "limit", f"decimal exponent beyond ±{max_exponent} (Limits.max_exponent)", body
@@ -228,19 +236,17 @@ class Decoder:
             return Decimal(f"{magnitude}E{exponent}")
 
         def too_many_digits(pos: int) -> Fail:
-            return Fail(
-                "limit", f"more than {limits.max_digits} digits (Limits.max_digits)", pos
-            )
+            return Fail("limit", f"more than {limits.max_digits} digits (Limits.max_digits)", pos)
 
         def timestamp(body: int, stop: int) -> Timestamp:
             b = data[body]
             if b & 0x80:
                 offset = b & 0x3F
-                negative = b & 0x40
+                negative = bool(b & 0x40)
                 pos = body + 1
             else:
-                offset, negative, pos = var_int(data, body, stop)  # type: ignore[assignment]
-            fields = []
+                offset, negative, pos = var_int(data, body, stop)
+            fields: list[int] = []
             while pos < stop and len(fields) < 6:
                 b = data[pos]
                 if b & 0x80:
@@ -281,10 +287,7 @@ class Decoder:
                         raise Fail("not-ion", "a timestamp fraction of 1 or more", body)
                 elif coefficient:
                     raise Fail("not-ion", "a timestamp fraction of 1 or more", body)
-            if offset == 0 and negative:
-                offset_value = None
-            else:
-                offset_value = -offset if negative else offset
+            offset_value = None if offset == 0 and negative else (-offset if negative else offset)
             if precision < TimestampPrecision.MINUTE and offset_value is not None:
                 raise Fail("not-ion", "a date-only timestamp with a known offset", body)
             try:
@@ -573,7 +576,9 @@ def iter_binary(
         if type(value) is Annotated and value.annotations[0] == ION_SYMBOL_TABLE:
             inner = value.value
             if type(inner) is dict or inner == TypedNull(IonType.STRUCT):
-                new = apply_local_table(texts, inner if type(inner) is dict else None, limits, start)
+                new = apply_local_table(
+                    texts, inner if type(inner) is dict else None, limits, start
+                )
                 if new is not texts:
                     texts = new
                     decoder = Decoder(data, texts, limits, budget)

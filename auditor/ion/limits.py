@@ -12,7 +12,7 @@ max_value_bytes   16 MiB      one top-level value, from its first byte to its la
 max_depth         100         container nesting (a list in a struct in a list is depth 3)
 max_annotations   100         annotations on one value
 max_symbols       1,000,000   symbol IDs a symbol table defines (system, imports' max_id, local)
-max_digits        1,000       decimal digits of an int or of a decimal's coefficient
+max_digits        4,000       decimal digits of an int or of a decimal's coefficient
 max_exponent      1,000,000   ``abs(exponent)`` of a decimal or a timestamp fraction
 max_text          8 MiB       one string or symbol (UTF-8 bytes), clob or blob (bytes)
 max_values        2,000,000   values held at once: in one top-level value (iterators, ``stream``),
@@ -52,7 +52,7 @@ class Limits:
     max_depth: int = 100
     max_annotations: int = 100
     max_symbols: int = 1_000_000
-    max_digits: int = 1_000
+    max_digits: int = 4_000
     max_exponent: int = 1_000_000
     max_text: int = 8 * MiB
     max_values: int = 2_000_000

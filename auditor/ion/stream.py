@@ -142,9 +142,7 @@ def stream_binary(
             budget.check(start - base)
             yield value, start, start + size
     except Fail as f:
-        raise IonError(
-            f.reason, where, f.message, base + f.pos, path=render_path(f.path)
-        ) from None
+        raise IonError(f.reason, where, f.message, base + f.pos, path=render_path(f.path)) from None
 
 
 class _TextBuffer:
@@ -170,9 +168,7 @@ class _TextBuffer:
             text = self.decoder.decode(data, final=not data)
         except UnicodeDecodeError as e:
             offset = self.read_bytes - pending + e.start
-            raise IonError(
-                "not-utf8", "", "neither Ion binary nor UTF-8 text", offset
-            ) from None
+            raise IonError("not-utf8", "", "neither Ion binary nor UTF-8 text", offset) from None
         self.read_bytes += len(data)
         if self.read_bytes > self.limits.max_bytes:
             raise Fail("limit", f"larger than {self.limits.max_bytes} bytes", len(self.s))

@@ -103,9 +103,7 @@ class Parser:
     """One text document (or a buffer of one, for streaming). ``value_at(pos)`` parses the
     top-level value at ``pos`` and returns (value, end)."""
 
-    def __init__(
-        self, text: str, limits: Limits, budget: Budget, final: bool = True
-    ) -> None:
+    def __init__(self, text: str, limits: Limits, budget: Budget, final: bool = True) -> None:
         self.s = text
         self.end = len(text)
         self.final = final
@@ -171,6 +169,7 @@ class Parser:
         """The (annotated) value at ``pos`` (whitespace already skipped)."""
         s = self.s
         annotations: list[str | None] | None = None
+        result: Any = None
         while True:
             if pos >= self.end:
                 raise self.eof(pos, "a value")
@@ -184,7 +183,7 @@ class Parser:
                     annotations = self.annotate(annotations, text, pos)
                     pos = self.ws(following + 2)
                     continue
-                result: Any = Symbol(text)
+                result = Symbol(text)
                 pos = after
                 break
             if c in _IDENT_CHARS and not ("0" <= c <= "9"):
@@ -364,7 +363,7 @@ class Parser:
                 f"decimal exponent beyond ±{self.limits.max_exponent} (Limits.max_exponent)",
                 pos,
             ) from None
-        sign, coefficient, exponent = d.as_tuple()
+        _, coefficient, exponent = d.as_tuple()
         if len(coefficient) > self.limits.max_digits:
             raise self.too_many_digits(pos)
         if not isinstance(exponent, int) or abs(exponent) > self.limits.max_exponent:

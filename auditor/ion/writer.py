@@ -134,7 +134,7 @@ def dumps_text(value: Any) -> str:
     return "".join(out)
 
 
-def _text(v: Any, out: list[str], top: bool = False) -> None:  # noqa: C901 - one dispatch
+def _text(v: Any, out: list[str], top: bool = False) -> None:
     t = type(v)
     if t is str:
         out.append(string_text(v))
@@ -281,9 +281,12 @@ def dumps_binary(values: Iterable[Any]) -> bytes:
     encode = _binary_encoder(intern)
     body = []
     for value in values:
-        if type(value) is Annotated and value.annotations[0] == "$ion_symbol_table":
-            if _is_struct(value.value):
-                raise ValueError("a top-level struct annotated $ion_symbol_table is a symbol table")
+        if (
+            type(value) is Annotated
+            and value.annotations[0] == "$ion_symbol_table"
+            and _is_struct(value.value)
+        ):
+            raise ValueError("a top-level struct annotated $ion_symbol_table is a symbol table")
         if type(value) is Symbol and value.text == "$ion_1_0":
             raise ValueError("a top-level symbol $ion_1_0 cannot be written in Ion binary")
         body.append(encode(value, None)[1])
@@ -302,7 +305,7 @@ def _binary_encoder(
     (or None outside structs: then the SID returned is meaningless)."""
     absent = object()
 
-    def scalar(v: Any) -> bytes:  # noqa: C901 - one dispatch
+    def scalar(v: Any) -> bytes:
         t = type(v)
         if t is str:
             return _framed(8, v.encode("utf-8")) if v.isascii() else _framed(8, _utf8(v))
@@ -356,7 +359,9 @@ def _binary_encoder(
                 out = _framed(13, b"".join(parts))
             else:
                 items = v if t is list else v.items
-                out = _framed(11 if t is list else 12, b"".join([encode(x, absent)[1] for x in items]))
+                out = _framed(
+                    11 if t is list else 12, b"".join([encode(x, absent)[1] for x in items])
+                )
         else:
             out = scalar(v)
             sid = intern(field) if field is not absent else 0
@@ -383,7 +388,7 @@ def _decimal_bytes(d: Decimal) -> bytes:
     if not d.is_finite():
         raise ValueError(f"{d} is not an Ion decimal")
     sign, digits, exponent = d.as_tuple()
-    assert isinstance(exponent, int)  # noqa: S101 - finite
+    assert isinstance(exponent, int)
     coefficient = int("".join(map(str, digits))) if len(digits) > 1 or digits[0] else 0
     if coefficient == 0 and not sign and exponent == 0:
         return b""
@@ -407,7 +412,7 @@ def _timestamp_bytes(ts: Timestamp) -> bytes:
         out += bytes((0x80 | ts.second,))
         if ts.fraction is not None:
             _, digits, exponent = ts.fraction.as_tuple()
-            assert isinstance(exponent, int)  # noqa: S101 - a Timestamp's fraction is finite
+            assert isinstance(exponent, int)
             coefficient = int("".join(map(str, digits)))
             out += _var_int(-exponent, True) + _int_bytes(coefficient, False)
     return out
