@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from auditor.ion.limits import Budget, Fail, Limits
+from auditor.ion.limits import Budget, Fail, Limits, digits_limit
 from auditor.ion.symbols import (
     ION_1_0,
     ION_SYMBOL_TABLE,
@@ -167,10 +167,9 @@ class Decoder:
         max_text = limits.max_text
         max_annotations = limits.max_annotations
         max_exponent = limits.max_exponent
-        digits_bound = 10**limits.max_digits
-        safe_int_bytes = 0  # magnitudes of this many bytes never exceed max_digits
-        while 256 ** (safe_int_bytes + 1) <= digits_bound:
-            safe_int_bytes += 1
+        digits_bound = digits_limit(limits.max_digits)
+        # magnitudes of this many bytes never reach 10**max_digits (256**k < 10**max_digits)
+        safe_int_bytes = max(0, int(limits.max_digits / 2.408239965311849) - 1)
         symbols: dict[int, Symbol] = {0: _SYMBOL_ZERO}
         from_bytes = int.from_bytes
 

@@ -33,6 +33,7 @@ for text) and, where known, the field path (``customer.lineItems[2].sku``).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, replace
 from decimal import MAX_EMAX
@@ -127,6 +128,12 @@ def render_path(path: list[str | int | None], keep: int = 16) -> str:
         else:
             out += f".{part}" if out else part
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def digits_limit(max_digits: int) -> int:
+    """``10**max_digits``: the smallest magnitude with too many digits."""
+    return int(10**max_digits)
 
 
 class Budget:

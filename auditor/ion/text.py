@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from auditor.ion.limits import Budget, Fail, Limits
+from auditor.ion.limits import Budget, Fail, Limits, digits_limit
 from auditor.ion.symbols import (
     ION_1_0,
     ION_SYMBOL_TABLE,
@@ -111,7 +111,7 @@ class Parser:
         self.budget = budget
         self.texts = system_table()
         self.next_check = CHUNK
-        self.digits_bound = 10**limits.max_digits
+        self.digits_bound = digits_limit(limits.max_digits)
 
     # -- helpers ---------------------------------------------------------------------------
     def eof(self, pos: int, what: str) -> Fail:
