@@ -242,6 +242,8 @@ def _int_bytes(n: int, negative: bool) -> bytes:
     return bytes((body[0] | 0x80,)) + body[1:] if negative else body
 
 
+_SMALL_VAR_UINT = [bytes((0x80 | n,)) for n in range(128)]
+_SMALL_VAR_INT = {n: _var_int(abs(n), n < 0) for n in range(-63, 64)}
 _HEADS = [[bytes((t << 4 | length,)) for length in range(14)] for t in range(16)]
 _TYPED_NULLS = {
     IonType.BOOL: b"\x1f", IonType.INT: b"\x2f", IonType.FLOAT: b"\x4f", IonType.DECIMAL: b"\x5f",
@@ -262,20 +264,17 @@ def _framed(t: int, body: bytes) -> bytes:
 
 def dumps_binary(values: Iterable[Any]) -> bytes:
     """An Ion binary stream of ``values`` (IVM, local symbol table if needed, values)."""
-    table: dict[str, int] = {}
+    table: dict[str | None, int] = {None: 0, **SYSTEM_IDS}
     local: list[str] = []
 
     def intern(text: str | None) -> int:
-        if text is None:
-            return 0
-        sid = SYSTEM_IDS.get(text)
+        sid = table.get(text)
         if sid is None:
-            sid = table.get(text)
-            if sid is None:
-                _check_str(text)
-                sid = len(local) + 10
-                table[text] = sid
-                local.append(text)
+            assert text is not None
+            _check_str(text)
+            sid = len(local) + 10
+            table[text] = sid
+            local.append(text)
         return sid
 
     encode = _binary_encoder(intern)
@@ -355,7 +354,7 @@ def _binary_encoder(
                     if name is not None and type(name) is not str:
                         raise ValueError(f"a struct field name must be str or None: {name!r}")
                     fsid, data = encode(item, name)
-                    parts.append(_var_uint(fsid) + data)
+                    parts.append((_SMALL_VAR_UINT[fsid] if fsid < 128 else _var_uint(fsid)) + data)
                 out = _framed(13, b"".join(parts))
             else:
                 items = v if t is list else v.items
@@ -385,6 +384,16 @@ def _utf8(text: str) -> bytes:
 
 
 def _decimal_bytes(d: Decimal) -> bytes:
+    text = str(d)
+    if len(text) < 60 and "E" not in text and "N" not in text and "I" not in text:
+        negative = text[0] == "-"
+        point = text.find(".")
+        places = len(text) - point - 1 if point >= 0 else 0
+        coefficient = int(text.replace(".", "").lstrip("-"))
+        if coefficient == 0 and not negative and places == 0:
+            return b""
+        exponent_bytes = _SMALL_VAR_INT[-places] if places < 64 else _var_int(places, True)
+        return exponent_bytes + _int_bytes(coefficient, negative)
     if not d.is_finite():
         raise ValueError(f"{d} is not an Ion decimal")
     sign, digits, exponent = d.as_tuple()
