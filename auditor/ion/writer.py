@@ -264,7 +264,8 @@ def _framed(t: int, body: bytes) -> bytes:
 
 def dumps_binary(values: Iterable[Any]) -> bytes:
     """An Ion binary stream of ``values`` (IVM, local symbol table if needed, values)."""
-    table: dict[str | None, int] = {None: 0, **SYSTEM_IDS}
+    table: dict[str | None, int] = {None: 0}
+    table.update(SYSTEM_IDS)
     local: list[str] = []
 
     def intern(text: str | None) -> int:
