@@ -18,7 +18,9 @@ source, C extension or not), or plain Python values with this mapping: ``None`` 
 ``bool`` → bool, ``int`` → int, ``float`` → float, ``decimal.Decimal`` → decimal, ``str`` →
 string, ``bytes`` → blob, ``list``/``tuple`` → list, ``dict`` → struct,
 ``amazon.ion.core.Timestamp`` → timestamp, ``SymbolToken`` → symbol. A plain ``datetime`` is
-refused: its Ion precision would be a guess.
+refused: its Ion precision would be a guess. The project's own value model
+(:mod:`proofs.ionvalue`: ``Symbol``, ``Clob``, ``SExp``, ``TypedNull``, ``Annotated``,
+``Timestamp``; a struct key ``None`` is the field name ``$0``) hashes the same way.
 
 Everything here is one function, :func:`ion_hash`, so that a native hasher can replace it.
 """
@@ -33,6 +35,7 @@ from datetime import datetime
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Any
 
+from proofs import ionvalue as iv
 from proofs.errors import MalformedError
 
 HashFunction = Callable[[bytes], bytes]
@@ -178,6 +181,30 @@ def _timestamp_repr(ts: Any) -> bytes:
     return out
 
 
+def _model_timestamp_repr(ts: iv.Timestamp) -> bytes:
+    """Representation of a :class:`proofs.ionvalue.Timestamp` (UTC fields, then the offset)."""
+    precision = ts.precision
+    offset = ts.offset
+    out = b"\xc0" if offset is None else (_VAR_INT_SMALL.get(offset) or _var_int(offset))
+    year, month, day, hour, minute = ts.utc()
+    out += _var_uint(year)
+    if precision >= _MONTH:
+        out += bytes((0x80 | month,))
+    if precision >= _DAY:
+        out += bytes((0x80 | day,))
+    if precision >= _MINUTE:
+        out += bytes((0x80 | hour, 0x80 | minute))
+    if precision >= _SECOND:
+        out += bytes((0x80 | ts.second,))
+        if ts.fraction is not None:  # the model keeps only fractions with a digit
+            _, digits, exponent = ts.fraction.as_tuple()
+            coefficient = int("".join(map(str, digits)))
+            out += (_VAR_INT_SMALL.get(exponent) or _var_int(exponent)) + _signed(  # type: ignore[arg-type]
+                coefficient, False
+            )
+    return out
+
+
 def _float_repr(f: float) -> bytes:
     if f == 0.0:
         return b"\x80" + bytes(7) if math.copysign(1.0, f) < 0 else b""
@@ -267,7 +294,18 @@ def _make_serializer(digest: HashFunction | None) -> Callable[[Any], bytes]:
             return fields(v.iteritems())
         return fields([(k, x) for k, values in store.items() for x in values])
 
+    def annotated(v: iv.Annotated) -> bytes:
+        inner = v.value
+        f = table.get(type(inner)) or resolve(type(inner))
+        return b"\x0b\xe0" + b"".join([name(a) for a in v.annotations]) + f(inner) + _END
+
     by_type: list[tuple[type, Callable[[Any], bytes]]] = [
+        (iv.Symbol, lambda v: name(v.text)),
+        (iv.Timestamp, lambda v: b"\x0b\x60" + _escape(_model_timestamp_repr(v)) + _END),
+        (iv.Annotated, annotated),
+        (iv.SExp, lambda v: b"\x0b\xc0" + b"".join(map(value, v.items)) + _END),
+        (iv.Clob, lambda v: b"\x0b\x90" + _escape(v.data) + _END),
+        (iv.TypedNull, lambda v: _NULLS[int(v.ion_type)]),
         (st.IonPyNull, null),
         (st.IonPyBool, boolean),
         (st.IonPyDict, multimap),
