@@ -110,9 +110,12 @@ def _json(text: str, where: str) -> Any:
     """JSON text → Ion values (the documented rule); exit 2 naming ``where`` otherwise."""
     try:
         return loads_json(text)
-    except (ValueError, RecursionError, ArithmeticError) as e:
-        problem = "nested too deeply" if isinstance(e, RecursionError) else str(e)[:200]
-        _fail(f"{where}: not JSON ({problem})")
+    except RecursionError:
+        _fail(f"{where}: not JSON (nested too deeply)")
+    except ArithmeticError:  # decimal.InvalidOperation: an exponent beyond any decimal
+        _fail(f"{where}: not JSON (a number out of range)")
+    except ValueError as e:
+        _fail(f"{where}: not JSON ({str(e)[:200]})")
 
 
 def _value(text: str, where: str) -> Any:

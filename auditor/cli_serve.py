@@ -76,7 +76,7 @@ def serve(
     try:
         config = load_config(config_path)
         ledger = Ledger.open(ledger_path)
-        ledger.signer  # noqa: B018 - the signing key must be readable: receipts need it
+        ledger.vkey  # noqa: B018 - the signing key must be readable: receipts need it
         ledger.close()
     except (ConfigError, LedgerError) as e:
         _fail(str(e))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import os
 import secrets
 import sqlite3
 import threading
@@ -156,7 +157,6 @@ class Ledger:
         self.key_path = key_path or path + ".key"
         self._signer: SignerKey | None = None
         self._checkpoint_cache: tuple[int, SignedDigest] | None = None
-        self._sound = False  # SQLite's quick_check passed on this instance
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -219,20 +219,12 @@ class Ledger:
             self._local.db = None
 
     def _writing(self) -> None:
-        """Before a write: the file is writable and its pages are sound."""
+        """Before a write: the file is writable (its pages were checked when it was opened)."""
         if self.read_only:
             raise StorageError(
                 "read-only", f"{self.path}: read-only (file, directory or media not writable): "
                 "it can be read and verified, not written",
             )  # fmt: skip
-        self._check_pages()
-
-    def _check_pages(self) -> None:
-        """SQLite's quick_check, once per instance, before the first write or signature."""
-        if not self._sound:
-            with store.translated(self.path):
-                store.quick_check(self._db(), self.path)
-            self._sound = True
 
     @property
     def signer(self) -> SignerKey:
@@ -261,8 +253,8 @@ class Ledger:
 
     @property
     def vkey(self) -> str:
-        """The public verifier key (from ``meta``; from the key file for older ledgers)."""
-        return self._vkey if self._vkey is not None else str(self.signer.verifier)
+        """The public verifier key of the signing key (checked against ``meta``)."""
+        return str(self.signer.verifier)
 
     # -- tables ------------------------------------------------------------------------------
     @_guarded
@@ -722,7 +714,7 @@ class Ledger:
             "ORDER BY seq",
             (table, key),
         ).fetchall()
-        if not rows:
+        if not rows and self._latest(table, key) is None:  # documents must not know it either
             raise NotFoundError("no-key", f"{self.path}: {table}/{key}: no such key")
         start, end = _iso(since) if since else None, _iso(until) if until else None
         out = []
@@ -750,7 +742,6 @@ class Ledger:
         cached = self._checkpoint_cache
         if cached is not None and cached[0] == tip:
             return cached[1]
-        self._check_pages()
         digest = self._root(tip)
         moment = self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         text = checkpoint_text(Checkpoint(self.name, self.strand_id, tip, digest, moment))
@@ -833,7 +824,8 @@ class Ledger:
             count = integrity.verify(db, self.path)
         finally:
             db.execute("COMMIT")
-        self._sound = True
+        if self._vkey is not None and os.path.exists(self.key_path):
+            self._read_signer()  # meta's vkey is the key file's (a copy without it: not checked)
         return count
 
 

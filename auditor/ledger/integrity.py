@@ -22,6 +22,7 @@ hashes are kept, 32 bytes each).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
@@ -43,6 +44,8 @@ def verify(db: sqlite3.Connection, path: str) -> int:
     meta = read_meta(db, path)
     walk = _Walk(db, path, meta["name"], meta["strand_id"])
     count = walk.blocks()
+    if count == 0:
+        raise IntegrityError("index", f"{path}: table blocks: no genesis block", "table blocks")
     walk.orphans(count)
     walk.tables()
     _documents(db, path)
@@ -98,11 +101,15 @@ class _Walk:
                 values.append(decode(row[10], f"{self.path}: {here}: revision"))
             block = attach_revisions(frame, values)
             try:
-                result = proofs.verify_block(block, f"{self.path}: block", writer_rules=True)
+                result = proofs.verify_block(block, "block", writer_rules=True)
                 stated_previous = bytes(frame["previousBlockHash"])
                 address = frame["blockAddress"]
             except proofs.ProofError as e:
-                raise IntegrityError("journal", f"{self.path}: block {seq}: {e}", where) from e
+                found = re.search(r"\.revisions\[(\d+)\]", e.locator)
+                if found and int(found[1]) < len(rows):  # name the row of that revision
+                    row = rows[int(found[1])]
+                    where = f"table revisions, row (document {row[2]}, version {row[3]})"
+                raise IntegrityError("journal", f"{self.path}: {where}: {e}", where) from e
             except (KeyError, TypeError) as e:
                 raise IntegrityError("journal", f"{self.path}: block {seq}: lacks {e}") from e
             if result.sequence_no != seq or address["strandId"] != self.strand_id:
@@ -192,8 +199,12 @@ class _Walk:
         statement = statements[index] if 0 <= index < len(statements) else ""
         verb, _, rest = statement.partition(" ")
         journal_table, _, journal_key = rest.partition(" ")
-        if verb != _VERBS[kind] or journal_table != table or journal_key != key:
-            raise mismatch(self.path, where, "key", f"{_VERBS[kind]} {table} {key}", statement)
+        for name, stored, journal in (
+            ("kind", _VERBS[kind], verb), ("table_name", table, journal_table),
+            ("key", key, journal_key),
+        ):  # fmt: skip
+            if stored != journal:
+                raise mismatch(self.path, where, name, stored, journal)
         data = value.get("data")
         if data is not None and data.get("_k") != key:
             raise mismatch(self.path, where, "key", key, data.get("_k"))

@@ -1,10 +1,11 @@
 """The ledger's SQLite file: connections, the schema, ``meta``, SQLite's own page check, and
 creation all at once (see docs/ledger.md, "Files" and "Damaged and read-only files").
 
-Opening checks what is cheap (the file exists, is SQLite, has the ledger's tables and columns,
-and a valid ``meta``); :func:`quick_check` reads every page (about 1.3 ms per MB) and runs
-before a ledger instance first writes or signs, and in ``verify``. A file whose file,
-directory or media is not writable opens read-only: it can be read and verified.
+Opening checks that the file exists, is SQLite, has the ledger's tables and columns and a
+valid ``meta``, and runs SQLite's :func:`quick_check`, which reads every page (about 1.3 ms per
+MB with the file in the page cache: 0.2 s for 100,000 1 KB invoices, 170 MB); a damaged file is
+refused before anything is read, written or signed. A file whose file, directory or media is
+not writable opens read-only: it can be read and verified.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from auditor.atomic import fsync_directory, publish, temporary_path
+from auditor.ledger.codec import decode
 from auditor.ledger.errors import (
     DamagedError,
+    IntegrityError,
     LedgerError,
     NotFoundError,
     StorageError,
     from_os,
     from_sqlite,
+    mismatch,
 )
 
 FORMAT_VERSION = 2  # 2: blocks stored without their revisions (stored once, per row)
@@ -84,11 +88,15 @@ def connect(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError(f"synchronous={synchronous}")
     db = sqlite3.connect(path, isolation_level=None, timeout=60)
-    db.execute("PRAGMA journal_mode=WAL")
+    _configure(db, synchronous)
+    return db
+
+
+def _configure(db: sqlite3.Connection, synchronous: str = "FULL") -> None:
+    db.execute("PRAGMA journal_mode=WAL")  # a ledger is in WAL mode already: nothing written
     db.execute(f"PRAGMA synchronous={synchronous}")
     db.execute("PRAGMA busy_timeout=60000")
     db.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache: B-tree inserts stay in memory
-    return db
 
 
 def writable(path: str) -> bool:
@@ -170,28 +178,61 @@ def read_meta(db: sqlite3.Connection, path: str) -> dict[str, str]:
 def quick_check(db: sqlite3.Connection, path: str) -> None:
     """SQLite's ``quick_check``: every page and B-tree readable and well formed (not the
     contents of indexes: the ledger checks those against the journal itself)."""
-    problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(5)")]
+    try:
+        problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(5)")]
+    except sqlite3.DatabaseError as e:  # a page so damaged that the check itself stops
+        if getattr(e, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_CORRUPT:
+            raise
+        problems = [str(e)]
     if problems != ["ok"]:
         raise DamagedError(
-            "damaged", f"{path}: damaged SQLite file ({'; '.join(problems)[:300]}); nothing is "
-            "written or signed on it",
+            "damaged", f"{path}: damaged SQLite file (quick_check: {'; '.join(problems)[:300]}); "
+            "nothing is read, written or signed",
         )  # fmt: skip
 
 
+def check_genesis(db: sqlite3.Connection, path: str, meta: dict[str, str]) -> None:
+    """``meta``'s name and strand id are the genesis block's (``CREATE LEDGER <name>``). A
+    file without blocks is a ledger being created."""
+    row = db.execute("SELECT block FROM blocks WHERE seq = 0").fetchone()
+    if row is None:
+        return
+    where = "table meta"
+    genesis = decode(row[0], f"{path}: table blocks, row 0: block")
+    try:
+        strand = str(genesis["blockAddress"]["strandId"])
+        statement = str(genesis["transactionInfo"]["statements"][0]["statement"])
+    except (KeyError, IndexError, TypeError) as e:
+        raise IntegrityError("journal", f"{path}: block 0: not a genesis block ({e})") from e
+    if strand != meta["strand_id"]:
+        raise mismatch(path, where, "strand_id", meta["strand_id"], strand)
+    if statement != f"CREATE LEDGER {meta['name']}":
+        raise mismatch(path, where, "name", meta["name"], statement)
+
+
 def open_file(path: str) -> tuple[sqlite3.Connection, bool]:
-    """A checked connection to the ledger at ``path`` and whether it is read-only."""
+    """A checked connection to the ledger at ``path`` (module doc) and whether it is
+    read-only."""
     if not os.path.exists(path):
         raise NotFoundError("no-ledger", f"{path}: no ledger here (run `qldb-audit ledger init`)")
     if not os.path.isfile(path):
         raise DamagedError("not-a-ledger", f"{path}: not a file")
     read_only = not writable(path)
     try:
-        db = connect_read_only(path) if read_only else connect(path)
+        if read_only:
+            db = connect_read_only(path)
+        else:  # nothing is written (not even the journal mode) before the file is known
+            db = sqlite3.connect(path, isolation_level=None, timeout=60)
+            db.execute("PRAGMA busy_timeout=60000")
     except sqlite3.Error as e:
         raise from_sqlite(e, path) from e
     try:
         check_schema(db, path)
-        read_meta(db, path)
+        meta = read_meta(db, path)
+        if not read_only:
+            _configure(db)
+        quick_check(db, path)
+        check_genesis(db, path, meta)
     except sqlite3.Error as e:
         db.close()
         raise from_sqlite(e, path) from e
