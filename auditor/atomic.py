@@ -23,17 +23,25 @@ def fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def temporary_path(path: str, suffix: str = ".partial") -> str:
-    """A new empty file beside ``path`` (same directory, so a rename is atomic), mode 0600."""
+def temporary_path(path: str, suffix: str = "") -> str:
+    """A new empty file ``.partial-<name>.<random><suffix>`` beside ``path`` (same directory,
+    so a rename is atomic), mode 0600."""
     directory, name = os.path.split(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=directory)
+    fd, temporary = tempfile.mkstemp(prefix=f".partial-{name}.", suffix=suffix, dir=directory)
     os.close(fd)
     return temporary
 
 
-def write_atomic(path: str, data: bytes, mode: int = 0o644, *, exclusive: bool = False) -> None:
-    """Write ``data`` to ``path`` all at once (see the module doc). ``exclusive``: fail with
-    ``FileExistsError`` if ``path`` exists (never overwrite). Raises ``OSError``."""
+def write_atomic(
+    path: str, data: bytes, mode: int | None = None, *, exclusive: bool = False
+) -> None:
+    """Write ``data`` to ``path`` all at once (see the module doc), with ``mode`` (default: what
+    ``open`` would give, 0666 less the umask). ``exclusive``: fail with ``FileExistsError`` if
+    ``path`` exists (never overwrite). Raises ``OSError``."""
+    if mode is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     temporary = temporary_path(path)
     try:
         with open(temporary, "wb") as f:

@@ -92,10 +92,14 @@ def _emit(value: Any, output: str | None = None) -> None:
 
 
 def _read_text(path: str, what: str) -> str:
-    """A file's text: UTF-8, at most ``MAX_VALUE_BYTES``; exit 2 naming the file otherwise."""
+    """A file's text (``-``: standard input): UTF-8, at most ``MAX_VALUE_BYTES``; exit 2
+    naming the file otherwise."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_VALUE_BYTES + 1)
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_VALUE_BYTES + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(MAX_VALUE_BYTES + 1)
     except OSError as e:
         _fail(f"{what}: cannot read {path} ({e.strerror or e})")
     if len(data) > MAX_VALUE_BYTES:

@@ -62,7 +62,6 @@ import json
 import os
 import re
 import secrets
-import tempfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -70,6 +69,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from amazon.ion import simpleion
 
+from auditor.atomic import write_atomic
 from auditor.formats import canonical_ion as _ion_text
 from auditor.jsonout import to_json
 
@@ -95,9 +95,8 @@ _US = timedelta(microseconds=1)
 
 
 class ExportError(Exception):
-    """The export was refused or failed. ``reason`` is machine-readable (see the module doc)."""
-
-    exit_code = 2
+    """The export was refused or failed. ``reason`` is machine-readable (see the module doc);
+    no exit code (``auditor/cli_ledger.py`` maps it: 2)."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -167,25 +166,9 @@ class _DirectorySink:
             raise ExportError("write", f"{self.root}: cannot list ({e.strerror})") from e
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        directory = os.path.dirname(key)
         try:
-            os.makedirs(directory, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(prefix=".partial-", dir=directory)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(temporary, key)
-            except BaseException:
-                if os.path.exists(temporary):
-                    os.unlink(temporary)
-                raise
-            dir_fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            os.makedirs(os.path.dirname(key), exist_ok=True)
+            write_atomic(key, data, 0o600)
         except OSError as e:
             raise ExportError("write", f"{key}: cannot write ({e.strerror})") from e
 

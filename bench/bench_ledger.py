@@ -203,7 +203,7 @@ ENTRY_POINTS = [
         "~",
         "<method 'execute' of 'sqlite3.Connection' objects>",
     ),
-    ("input checks (_check_value)", "auditor/ledger/core.py", "_check_value"),
+    ("input checks (values.check_value)", "auditor/ledger/values.py", "check_value"),
 ]
 REST = "everything else (ledger code, ids, Merkle, ...)"
 

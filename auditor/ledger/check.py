@@ -65,13 +65,36 @@ class BlockRow:
     tx_id: str
 
 
+class Verified:
+    """Rows this process has checked and may serve again from memory: block rows and
+    digest-tree nodes never change once committed (a redaction rewrites a revision row, never
+    a block row or a node), so a row checked once stays what the journal says. Bounded; an
+    edit made to the file later is served around (the checked value), and ``verify`` finds it.
+    """
+
+    LIMIT = 1 << 16
+
+    def __init__(self) -> None:
+        self.blocks: dict[int, BlockRow] = {}
+        self.nodes: dict[tuple[int, int], bytes] = {}
+
+    def keep(self, cache: dict[Any, Any], key: Any, value: Any) -> None:
+        if len(cache) >= self.LIMIT:
+            cache.clear()
+        cache[key] = value
+
+
 def split_hashes(blob: bytes) -> list[bytes]:
     return [bytes(blob[i : i + 32]) for i in range(0, len(blob), 32)]
 
 
-def block_row(db: sqlite3.Connection, seq: int, path: str) -> BlockRow:
+def block_row(
+    db: sqlite3.Connection, seq: int, path: str, verified: Verified | None = None
+) -> BlockRow:
     """Block ``seq``'s row, its hashes checked: the revisions root is an entry, the block hash
     recomputes from the entries and the previous hash, and is the digest tree's leaf."""
+    if verified is not None and seq in verified.blocks:
+        return verified.blocks[seq]
     where = f"table blocks, row {seq}"
     row = db.execute(
         "SELECT b.block_hash, b.previous_hash, b.entries, b.revision_hashes, b.tx_id, n.hash "
@@ -92,7 +115,10 @@ def block_row(db: sqlite3.Connection, seq: int, path: str) -> BlockRow:
         raise mismatch(path, where, "block_hash", block_hash, computed)
     if leaf is None or bytes(leaf) != computed:
         raise mismatch(path, f"table nodes, row (level 0, idx {seq})", "hash", leaf, computed)
-    return BlockRow(seq, computed, bytes(previous), entries, hashes, str(tx_id))
+    block = BlockRow(seq, computed, bytes(previous), entries, hashes, str(tx_id))
+    if verified is not None:
+        verified.keep(verified.blocks, seq, block)
+    return block
 
 
 def revision_hash(value: Any) -> bytes:
@@ -110,7 +136,13 @@ def _kind(value: Any) -> str:
     return "data" if "data" in value else "redacted" if "dataHash" in value else "deleted"
 
 
-def served(db: sqlite3.Connection, row: tuple[Any, ...], strand_id: str, path: str) -> Revision:
+def served(
+    db: sqlite3.Connection,
+    row: tuple[Any, ...],
+    strand_id: str,
+    path: str,
+    verified: Verified | None = None,
+) -> Revision:
     """The revision of a ``revisions`` row (``REVISION_COLUMNS``), checked (module doc)."""
     table, key, doc_id, version, seq, rev_index, tx_id, tx_time, kind, row_hash, blob = row
     where = f"table revisions, row (document {doc_id}, version {version})"
@@ -142,7 +174,7 @@ def served(db: sqlite3.Connection, row: tuple[Any, ...], strand_id: str, path: s
     if data is not None and (not hasattr(data, "get") or data.get(KEY_FIELD) != key):
         journal_key = data.get(KEY_FIELD) if hasattr(data, "get") else None
         raise mismatch(path, where, "key", key, journal_key)
-    block = block_row(db, seq, path)
+    block = block_row(db, seq, path, verified)
     if block.tx_id != tx_id:
         raise mismatch(path, f"table blocks, row {seq}", "tx_id", block.tx_id, tx_id)
     if not 0 <= rev_index < len(block.revision_hashes) or (
@@ -217,3 +249,40 @@ def _check_neighbours(
             raise mismatch(path, index, "deleted", current[2], int(kind == "deleted"))
     elif kind != "deleted":
         raise mismatch(path, index, "doc_id", current[0], doc_id)
+
+
+def indexed_current(
+    db: sqlite3.Connection, table: str, key: str, path: str
+) -> tuple[str, int, bool] | None:
+    """The ``documents`` row a write builds on — (document id, version, deleted), None for a
+    new key — checked against the ``revisions`` index: the version exists, is the document's
+    latest, has this table and key, and is a deletion exactly when the row says so. A writer
+    that trusted an edited index would extend the journal wrongly (a gap in the versions, a
+    document under two keys); this refuses instead (one or two index lookups per key)."""
+    row = db.execute(
+        "SELECT doc_id, version, deleted FROM documents WHERE table_name=? AND key=?", (table, key)
+    ).fetchone()
+    where = f"table documents, row ({table}, {key})"
+    if row is None:
+        if db.execute(
+            "SELECT 1 FROM revisions WHERE table_name=? AND key=? LIMIT 1", (table, key)
+        ).fetchone():
+            raise IntegrityError("index", f"{path}: {where}: missing (the journal has it)", where)
+        return None
+    doc_id, version, deleted = row
+    found = db.execute(
+        "SELECT version, kind, table_name, key FROM revisions WHERE doc_id=? AND version>=? "
+        "ORDER BY version LIMIT 2",
+        (doc_id, version),
+    ).fetchall()
+    if (
+        len(found) != 1
+        or found[0][0] != version
+        or (found[0][2], found[0][3]) != (table, key)
+        or (found[0][1] == "deleted") != bool(deleted)
+    ):
+        raise IntegrityError(
+            "index", f"{path}: {where}: (document {doc_id}, version {version}, deleted "
+            f"{deleted}) is not the latest revision the journal has; nothing written", where,
+        )  # fmt: skip
+    return str(doc_id), int(version), bool(deleted)

@@ -29,7 +29,15 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import proofs
 from auditor.ledger import integrity, store
-from auditor.ledger.check import REVISION_COLUMNS, Revision, block_row, served, split_hashes
+from auditor.ledger.check import (
+    REVISION_COLUMNS,
+    Revision,
+    Verified,
+    block_row,
+    indexed_current,
+    served,
+    split_hashes,
+)
 from auditor.ledger.codec import attach_revisions, decode, encode
 from auditor.ledger.errors import (
     ConflictError,
@@ -157,6 +165,7 @@ class Ledger:
         self.key_path = key_path or path + ".key"
         self._signer: SignerKey | None = None
         self._checkpoint_cache: tuple[int, SignedDigest] | None = None
+        self._verified = Verified()  # block rows and tree nodes checked by this instance
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -324,11 +333,8 @@ class Ledger:
                 if w.table not in table_ids:
                     table_ids[w.table] = self._table_id(db, w.table)
                 table_id = table_ids[w.table]
-                row = db.execute(
-                    "SELECT doc_id, version, deleted FROM documents WHERE table_name=? AND key=?",
-                    (w.table, w.key),
-                ).fetchone()
-                current = None if row is None or row[2] else int(row[1])
+                row = indexed_current(db, w.table, w.key, self.path)
+                current = None if row is None or row[2] else row[1]
                 if w.expected_version is not None and w.expected_version != current:
                     raise ConflictError(
                         "version-conflict",
@@ -338,11 +344,12 @@ class Ledger:
                 if w.data is None:
                     if current is None:
                         raise NotFoundError("no-key", f"{w.table}/{w.key}: no such document")
-                    doc_id, version = str(row[0]), current + 1
-                elif current is None:
+                    assert row is not None
+                    doc_id, version = row[0], current + 1
+                elif current is None or row is None:
                     doc_id, version = _new_id(self._rng), 0
                 else:
-                    doc_id, version = str(row[0]), current + 1
+                    doc_id, version = row[0], current + 1
                 metadata = {"id": doc_id, "version": version, "txTime": tx_time, "txId": tx_id}
                 revision: dict[str, Any] = {
                     "blockAddress": {"strandId": self.strand_id, "sequenceNo": seq},
@@ -404,7 +411,9 @@ class Ledger:
             ).fetchone()
             if row is None:
                 raise NotFoundError("no-revision", f"{table}/{key}: no version {version}")
-            target = served(db, row, self.strand_id, self.path).value  # the journal's, checked
+            target = served(
+                db, row, self.strand_id, self.path, self._verified
+            ).value  # the journal's, checked
             doc_id, old_seq, kind = str(row[2]), int(row[4]), row[8]
             latest = db.execute(
                 "SELECT max(version) FROM revisions WHERE doc_id=?", (doc_id,)
@@ -540,7 +549,7 @@ class Ledger:
         row = db.execute("SELECT block FROM blocks WHERE seq=?", (seq,)).fetchone()
         if row is None:
             raise NotFoundError("no-block", f"{self.path}: no block {seq}")
-        stored = block_row(db, seq, self.path)
+        stored = block_row(db, seq, self.path, self._verified)
         where = f"{self.path}: table blocks, row {seq}"
         frame = decode(row[0], f"{where}: block")
         blobs = db.execute(
@@ -605,7 +614,7 @@ class Ledger:
         )
         if row is None:
             raise NotFoundError("no-revision", f"{self.path}: {what}: not found")
-        return served(self._db(), row, self.strand_id, self.path)
+        return served(self._db(), row, self.strand_id, self.path, self._verified)
 
     def _latest(self, table: str, key: str) -> Revision | None:
         """The latest revision of ``key`` (a delete included) by the ``documents`` index,
@@ -640,7 +649,7 @@ class Ledger:
                 "index", f"{self.path}: {where}: points to a revision of {found[0]}/{found[1]}",
                 where,
             )  # fmt: skip
-        revision = served(db, found, self.strand_id, self.path)
+        revision = served(db, found, self.strand_id, self.path, self._verified)
         if revision.sequence_no != newest:
             raise IntegrityError(
                 "index", f"{self.path}: {where}: points to block {revision.sequence_no}, but "
@@ -719,7 +728,7 @@ class Ledger:
         start, end = _iso(since) if since else None, _iso(until) if until else None
         out = []
         for row in rows:
-            revision = served(db, row, self.strand_id, self.path)
+            revision = served(db, row, self.strand_id, self.path, self._verified)
             moment = _iso(str(revision.value["metadata"]["txTime"]))
             if (start and moment < start) or (end and moment > end):
                 continue
@@ -727,9 +736,12 @@ class Ledger:
         return out
 
     # -- digests and proofs ------------------------------------------------------------------
+    def _subtree(self) -> Callable[[int, int], bytes]:
+        return subtree_reader(self._db(), self.path, self._verified)
+
     def _root(self, tip: int) -> bytes:
         """The digest at ``tip`` from checked digest-tree nodes."""
-        return subtree_reader(self._db(), self.path)(0, tip + 1)
+        return self._subtree()(0, tip + 1)
 
     @_guarded
     def digest(self, tip: int | None = None) -> SignedDigest:
@@ -765,8 +777,8 @@ class Ledger:
         """The proof from blockHash ``seq`` to the digest at ``tip`` (GetBlock's Proof)."""
         if not 0 <= seq <= tip <= self.tip():
             raise NotFoundError("no-tip", f"{self.path}: no proof from block {seq} to tip {tip}")
-        leaf = block_row(self._db(), seq, self.path).block_hash
-        path = inclusion_path(seq, tip + 1, subtree_reader(self._db(), self.path))
+        leaf = block_row(self._db(), seq, self.path, self._verified).block_hash
+        path = inclusion_path(seq, tip + 1, self._subtree())
         return self._folded(leaf, path, tip, f"block {seq}")
 
     @_guarded
@@ -775,13 +787,13 @@ class Ledger:
         folded to that digest before it is handed out."""
         seq = revision.sequence_no
         exists = self._db().execute("SELECT 1 FROM blocks WHERE seq=?", (seq,)).fetchone()
-        hashes = [] if exists is None else block_row(self._db(), seq, self.path).revision_hashes
-        if revision.hash not in hashes or not 0 <= seq <= tip <= self.tip():
+        row = None if exists is None else block_row(self._db(), seq, self.path, self._verified)
+        hashes = [] if row is None else row.revision_hashes
+        if row is None or revision.hash not in hashes or not 0 <= seq <= tip <= self.tip():
             raise NotFoundError(
                 "no-revision", f"revision {revision.document_id} v{revision.version}: "
                 f"not in block {seq} of this ledger, or past tip {tip}",
             )  # fmt: skip
-        row = block_row(self._db(), seq, self.path)
         index = hashes.index(revision.hash)
         path = inclusion_path(index, len(hashes), lambda lo, hi: merkle_root(hashes[lo:hi]))
         root_index = row.entries.index(merkle_root(hashes))
@@ -789,7 +801,7 @@ class Ledger:
         path += inclusion_path(root_index, len(entries), lambda lo, hi: merkle_root(entries[lo:hi]))
         if row.previous:  # the genesis block has no previous block
             path.append(row.previous)
-        path += inclusion_path(seq, tip + 1, subtree_reader(self._db(), self.path))
+        path += inclusion_path(seq, tip + 1, self._subtree())
         what = f"revision {revision.document_id} v{revision.version}"
         return self._folded(revision.hash, path, tip, what)
 
@@ -799,7 +811,7 @@ class Ledger:
             raise NotFoundError(
                 "no-tip", f"{self.path}: no consistency proof from tip {old_tip} to {new_tip}"
             )
-        path = consistency_path(old_tip + 1, new_tip + 1, subtree_reader(self._db(), self.path))
+        path = consistency_path(old_tip + 1, new_tip + 1, self._subtree())
         try:
             proofs.verify_consistency(
                 self._root(old_tip), self._root(new_tip), path, old_tip=old_tip, new_tip=new_tip

@@ -5,11 +5,11 @@
    ``proofs.verify_block`` under the writer's rules and links to the previous block; its
    columns (hashes, tx id, time) are the frame's; block 0 is ``CREATE LEDGER <name>``.
 3. Every revision row agrees with its block: the columns (document id, version, tx id and
-   time, kind, hash) with the revision, table and key with the block's ``transactionInfo``
-   (``documents[id].tableName``/``tableId`` and the statement ``UPSERT|DELETE <table>
-   <key>``) and with the data's ``_k``; each document's versions run 0…n without gaps; no row
-   lies outside a block; the ``redacted`` rows are exactly those of the blocks'
-   ``redactionInfo``.
+   time, kind, hash) with the revision, table and key with the statement of the block's
+   ``transactionInfo`` that wrote it (``UPSERT|DELETE <table> <key>``), the table's id with
+   ``documents[id].tableId``; each document's versions run 0…n without gaps under one key (a
+   writer that trusted an edited index could have broken that); no row lies outside a block;
+   the ``redacted`` rows are exactly those of the blocks' ``redactionInfo``.
 4. ``tables`` holds exactly the tables of the ``CREATE TABLE`` blocks, with the ids the blocks
    use; ``documents`` is exactly the latest revision of each key (document, version, deleted).
 5. ``nodes`` is exactly the digest tree recomputed from the block hashes, level by level; the
@@ -34,8 +34,6 @@ from auditor.ledger.errors import IntegrityError, mismatch
 from auditor.ledger.store import quick_check, read_meta
 from auditor.ledger.tree import subtree_reader
 from proofs import dot, merkle_root
-
-_VERBS = {"data": "UPSERT", "redacted": "UPSERT", "deleted": "DELETE"}
 
 
 def verify(db: sqlite3.Connection, path: str) -> int:
@@ -111,7 +109,7 @@ class _Walk:
                     where = f"table revisions, row (document {row[2]}, version {row[3]})"
                 raise IntegrityError("journal", f"{self.path}: {where}: {e}", where) from e
             except (KeyError, TypeError) as e:
-                raise IntegrityError("journal", f"{self.path}: block {seq}: lacks {e}") from e
+                raise IntegrityError("journal", f"{self.path}: {where}: lacks {e}", where) from e
             if result.sequence_no != seq or address["strandId"] != self.strand_id:
                 raise mismatch(
                     self.path, where, "seq/strand", f"{self.strand_id} {seq}",
@@ -119,7 +117,7 @@ class _Walk:
                 )  # fmt: skip
             if stated_previous != previous:
                 raise IntegrityError(
-                    "journal", f"{self.path}: block {seq}: does not link to the previous block "
+                    "journal", f"{self.path}: {where}: does not link to the previous block "
                     f"(its previousBlockHash is not block {seq - 1}'s hash)", where,
                 )  # fmt: skip
             columns = {
@@ -152,7 +150,7 @@ class _Walk:
             if statement.startswith("CREATE TABLE "):
                 self.created.add(statement.removeprefix("CREATE TABLE "))
             elif verb == "CREATE" and table.startswith("LEDGER ") and seq != 0:
-                raise IntegrityError("journal", f"{self.path}: block {seq}: a second genesis")
+                raise IntegrityError("journal", f"{self.path}: {where}: a second genesis", where)
         redaction = frame.get("redactionInfo")
         if redaction is not None:
             for entry in redaction["revisions"]:
@@ -187,9 +185,6 @@ class _Walk:
                 "journal", f"{self.path}: block {seq}: transactionInfo.documents lacks {doc_id}",
                 where,
             )  # fmt: skip
-        journal_table = str(entry["tableName"])
-        if table != journal_table:
-            raise mismatch(self.path, where, "table_name", table, journal_table)
         known = self.table_ids.setdefault(table, str(entry["tableId"]))
         if known != str(entry["tableId"]):
             raise IntegrityError(
@@ -197,17 +192,12 @@ class _Walk:
             )
         index = entry["statements"][0]
         statement = statements[index] if 0 <= index < len(statements) else ""
-        verb, _, rest = statement.partition(" ")
+        _, _, rest = statement.partition(" ")  # UPSERT|DELETE <table> <key>
         journal_table, _, journal_key = rest.partition(" ")
-        for name, stored, journal in (
-            ("kind", _VERBS[kind], verb), ("table_name", table, journal_table),
-            ("key", key, journal_key),
-        ):  # fmt: skip
-            if stored != journal:
-                raise mismatch(self.path, where, name, stored, journal)
-        data = value.get("data")
-        if data is not None and data.get("_k") != key:
-            raise mismatch(self.path, where, "key", key, data.get("_k"))
+        if table != journal_table:
+            raise mismatch(self.path, where, "table_name", table, journal_table)
+        if key != journal_key:
+            raise mismatch(self.path, where, "key", key, journal_key)
         if kind == "redacted":
             self.redacted.add((doc_id, version))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from auditor.ledger.check import Verified
 from auditor.ledger.errors import IntegrityError, mismatch
 from proofs import dot
 
@@ -30,8 +31,19 @@ def add_leaf(db: sqlite3.Connection, index: int, leaf: bytes) -> None:
         db.execute("INSERT INTO nodes VALUES (?, ?, ?)", (level, index, node))
 
 
-def checked_node(db: sqlite3.Connection, level: int, idx: int, path: str) -> bytes:
+def checked_node(
+    db: sqlite3.Connection, level: int, idx: int, path: str, verified: Verified | None = None
+) -> bytes:
     """Node ``(level, idx)``, checked against the block hash (level 0) or its children."""
+    if verified is not None and (level, idx) in verified.nodes:
+        return verified.nodes[(level, idx)]
+    node = _checked_node(db, level, idx, path)
+    if verified is not None:
+        verified.keep(verified.nodes, (level, idx), node)
+    return node
+
+
+def _checked_node(db: sqlite3.Connection, level: int, idx: int, path: str) -> bytes:
     where = f"table nodes, row (level {level}, idx {idx})"
     if level == 0:
         row = db.execute(
@@ -60,14 +72,16 @@ def checked_node(db: sqlite3.Connection, level: int, idx: int, path: str) -> byt
     return node
 
 
-def subtree_reader(db: sqlite3.Connection, path: str) -> Callable[[int, int], bytes]:
+def subtree_reader(
+    db: sqlite3.Connection, path: str, verified: Verified | None = None
+) -> Callable[[int, int], bytes]:
     """``subtree(lo, hi)``: the root of leaves ``lo … hi-1`` from checked nodes."""
 
     def subtree(lo: int, hi: int) -> bytes:
         size = hi - lo
         if size & (size - 1) == 0 and lo % size == 0:
             level = size.bit_length() - 1
-            return checked_node(db, level, lo >> level, path)
+            return checked_node(db, level, lo >> level, path, verified)
         k = 1 << ((size - 1).bit_length() - 1)
         return dot(subtree(lo, lo + k), subtree(lo + k, hi))
 

@@ -12,15 +12,18 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from amazon.ion import simpleion
 from click.testing import CliRunner, Result
 
 from auditor.cli import main
-from auditor.ledger import IntegrityError, Ledger
+from auditor.ledger import IntegrityError, Ledger, core
+from proofs import dot
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +56,8 @@ def cli(path: Path, *args: str) -> Result:
     return CliRunner().invoke(main, ["ledger", *args, "--ledger", str(path)])
 
 
-def revision_blob(path: Path, key: str, version: int, edit: dict[str, object]) -> bytes:
-    """The stored revision of ``key`` ``version`` with ``edit`` applied to its data."""
+def revision_blob(path: Path, key: str, version: int, edit: Callable[[Any], None]) -> bytes:
+    """The stored revision of ``key`` ``version`` with ``edit`` applied to it."""
     db = sqlite3.connect(path)
     (blob,) = db.execute(
         "SELECT revision FROM revisions WHERE table_name='invoices' AND key=? AND version=?",
@@ -62,10 +65,22 @@ def revision_blob(path: Path, key: str, version: int, edit: dict[str, object]) -
     ).fetchone()
     db.close()
     value = simpleion.loads(blob)
-    for name, new in edit.items():
-        value["data"][name] = new
+    edit(value)
     data: bytes = simpleion.dumps(value, binary=True)
     return data
+
+
+def set_data(value: Any) -> None:
+    value["data"]["n"] = 3
+
+
+def zero_hash(value: Any) -> None:
+    value["hash"] = bytes(32)
+
+
+def unredact(value: Any) -> None:  # C v0 was {"n": 0}: its data put back in place of dataHash
+    del value["dataHash"]
+    value["data"] = {"n": 0, "_k": "C"}
 
 
 def frame_with(path: Path, seq: int, old: str, new: str) -> bytes:
@@ -89,7 +104,8 @@ class Edit:
     where: str  # what `verify` must name
     refused: list[list[str]] = field(default_factory=list)  # commands that must refuse
     code: int = 4
-    blob: tuple[str, int, dict[str, object]] | None = None  # a revision's edited data
+    blob: tuple[str, int, Callable[[Any], None]] | None = None  # a revision edited
+    more: tuple[str, ...] = ()  # further statements of the same edit
 
 
 def receipt(key: str, table: str = "invoices") -> list[str]:
@@ -109,7 +125,7 @@ EDITS = [
     # documents: the current-version index
     Edit("documents.doc_id points to another document",
          f"UPDATE documents SET doc_id={DOC.format('D1')} WHERE key='A' AND table_name='invoices'",
-         "table documents, row (invoices, A)", [get("A"), receipt("A")]),
+         "table documents, row (invoices, A)", [get("A"), receipt("A"), history("A")]),
     Edit("documents.version set back",
          "UPDATE documents SET version=0 WHERE key='A' AND table_name='invoices'",
          "table documents, row (invoices, A)", [get("A"), receipt("A")]),
@@ -148,7 +164,33 @@ EDITS = [
     Edit("revisions: a revision's data edited",
          "UPDATE revisions SET revision=? WHERE key='A' AND version=1",
          "table revisions, row (document", [get("A"), receipt("A"), history("A")],
-         blob=("A", 1, {"n": 3})),
+         blob=("A", 1, set_data)),
+    Edit("revisions: the hash field inside a revision",
+         "UPDATE revisions SET revision=? WHERE key='S' AND version=0",
+         "table revisions, row (document", [get("S"), receipt("S"), history("S")],
+         blob=("S", 0, zero_hash)),
+    Edit("revisions: a redaction undone (the data put back, kind too)",
+         "UPDATE revisions SET revision=? WHERE key='C' AND version=0",
+         "not redacted, but the journal's redactionInfo says otherwise",
+         # reads serve the genuine data (its hash recomputes); only verify sees the redaction
+         blob=("C", 0, unredact), more=("UPDATE revisions SET kind='data' WHERE key='C' "
+                                        "AND version=0",)),
+    Edit("revisions.kind of an old version",
+         "UPDATE revisions SET kind='redacted' WHERE key='C' AND version=1",
+         "table revisions, row (document", [history("C")]),
+    Edit("revisions.key of a deletion", "UPDATE revisions SET key='Q' WHERE key='B' AND version=1",
+         "table revisions, row (document", [history("Q"), history("B"), get("Q")]),
+    Edit("revisions: an old version's row removed",
+         "DELETE FROM revisions WHERE key='C' AND version=0",
+         "table blocks, row 7", [history("C")]),
+    Edit("revisions: a document moved to another key in every index",
+         "UPDATE revisions SET key='Q' WHERE key='D1'",
+         "table revisions, row (document", [get("Q"), history("Q"), receipt("Q")],
+         more=("UPDATE documents SET key='Q' WHERE key='D1'",)),
+    Edit("revisions: a row outside every block",
+         "INSERT INTO revisions SELECT 'orphan', 0, table_name, key, 99, 0, tx_id, tx_time, kind,"
+         " hash, revision FROM revisions WHERE key='S'",
+         "in block 99, which does not exist", [history("S")]),
     Edit("revisions: a revision that is not Ion",
          "UPDATE revisions SET revision=CAST(substr(revision, 1, 20) || x'ee' || "
          "substr(revision, 22) AS BLOB) WHERE key='D0'", "table revisions, row (document",
@@ -163,6 +205,10 @@ EDITS = [
          "UPDATE blocks SET revision_hashes=CAST(substr(revision_hashes, 33, 32) || "
          "substr(revision_hashes, 1, 32) || substr(revision_hashes, 65) AS BLOB) WHERE seq=12",
          "table blocks, row 12", [get("D0"), receipt("D1")]),
+    Edit("blocks.revision_hashes: another revision's hash",
+         "UPDATE blocks SET revision_hashes=CAST(substr(revision_hashes, 1, 32) || zeroblob(32) "
+         "|| substr(revision_hashes, 65) AS BLOB) WHERE seq=12",
+         "table blocks, row 12", [get("D0")]),
     Edit("blocks.previous_hash", "UPDATE blocks SET previous_hash=zeroblob(32) WHERE seq=11",
          "table blocks, row 11", [get("S"), receipt("S")]),
     Edit("blocks.tx_id", "UPDATE blocks SET tx_id='x' WHERE seq=11",
@@ -203,6 +249,9 @@ EDITS = [
          "table tables, row invoices"),
     Edit("tables row removed", "DELETE FROM tables WHERE name='other'",
          "table tables, row other"),
+    Edit("tables: a table without a CREATE TABLE block",
+         "INSERT INTO tables VALUES ('ghost', 'G000000000000000000000')",
+         "table tables, row ghost: no CREATE TABLE block for it"),
 ]
 # fmt: on
 
@@ -216,13 +265,15 @@ def apply(path: Path, edit: Edit) -> None:
     db = sqlite3.connect(path)
     with db:
         assert db.execute(edit.sql, args).rowcount == 1, edit.name
+        for sql in edit.more:
+            assert db.execute(sql).rowcount >= 1, sql
     db.close()
 
 
 def test_the_genuine_ledger_verifies_and_serves(path: Path, tmp_path: Path) -> None:
     """The control for every case below: nothing edited, everything passes."""
     assert "every table agrees" in cli(path, "verify").stderr
-    for args in {tuple(a) for e in EDITS for a in e.refused if "Z" not in a}:
+    for args in {tuple(a) for e in EDITS for a in e.refused if not {"Z", "Q"} & set(a)}:
         result = cli(path, *args)
         if args == ("get", "-t", "invoices", "B"):  # deleted: exit 2, not the 4 of an edit
             assert result.exit_code == 2
@@ -271,3 +322,122 @@ def test_the_python_api_names_the_row(path: Path) -> None:
     with pytest.raises(IntegrityError, match=expected):
         ledger.verify_journal()
     assert ledger.get("invoices", "D2") == {"i": 2, "_k": "D2"}  # untouched rows still serve
+
+
+def test_a_leaf_read_straight_into_the_digest_is_checked(path: Path) -> None:
+    """With 15 blocks the digest takes leaf 14 as it is: a proof for block 4 passes through
+    the same leaf, so an edited leaf would fold to the edited digest; the leaf's own check
+    (against its block's hash) is what refuses it."""
+    ledger = Ledger.open(str(path))
+    ledger.put("invoices", "E", {"n": 1})
+    assert ledger.tip() == 14
+    ledger.close()
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE nodes SET hash=zeroblob(32) WHERE level=0 AND idx=14")
+    db.close()
+    for args in (receipt("A"), ["digest"]):
+        result = cli(path, *args)
+        assert result.exit_code == 4, result.output
+        assert "table nodes, row (level 0, idx 14)" in result.stderr
+    assert "table nodes, row (level 0, idx 14)" in cli(path, "verify").stderr
+
+
+def test_a_forged_tip_block_whose_rows_all_agree_is_found_by_verify(path: Path) -> None:
+    """The tip block re-made with another previousBlockHash, its block hash recomputed and its
+    rows and digest-tree nodes made to agree: every read-time check passes (it is a
+    consistent file), the chain check of `verify` does not."""
+    db = sqlite3.connect(path)
+    (blob,) = db.execute("SELECT block FROM blocks WHERE seq=13").fetchone()
+    frame = simpleion.loads(blob)
+    frame["previousBlockHash"] = bytes(32)
+    forged = dot(bytes(frame["entriesHash"]), bytes(32))
+    frame["blockHash"] = forged
+    (leaf12,) = db.execute("SELECT hash FROM nodes WHERE level=0 AND idx=12").fetchone()
+    with db:
+        db.execute(
+            "UPDATE blocks SET block=?, block_hash=?, previous_hash=? WHERE seq=13",
+            (simpleion.dumps(frame, binary=True), forged, bytes(32)),
+        )
+        db.execute("UPDATE nodes SET hash=? WHERE level=0 AND idx=13", (forged,))
+        db.execute("UPDATE nodes SET hash=? WHERE level=1 AND idx=6", (dot(leaf12, forged),))
+    db.close()
+    assert cli(path, "receipt", "-t", "invoices", "A").exit_code == 0  # consistent, if forged
+    verified = cli(path, "verify")
+    assert verified.exit_code == 4
+    assert "table blocks, row 13" in verified.stderr
+    assert "does not link to the previous block" in verified.stderr
+
+
+@pytest.mark.parametrize("kind", ["version gap", "one document under two keys"])
+def test_a_journal_written_over_an_edited_index(
+    path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Today's writer refuses to build on an edited documents index; a writer that trusted
+    it (as before) extended the journal consistently but wrongly, which `verify` names."""
+    edit = {
+        "version gap": "UPDATE documents SET version=5 WHERE key='D0'",
+        "one document under two keys": f"UPDATE documents SET doc_id={DOC.format('D1')} "
+        "WHERE key='D2'",
+    }[kind]
+    db = sqlite3.connect(path)
+    with db:
+        db.execute(edit)
+    db.close()
+    ledger = Ledger.open(str(path))
+    key = "D0" if kind == "version gap" else "D2"
+    with pytest.raises(IntegrityError, match=f"table documents, row \\(invoices, {key}\\)"):
+        ledger.put("invoices", key, {"again": True})
+    assert ledger.tip() == 13  # nothing written
+    trusting = lambda db, table, k, path: _trusting(db, table, k)  # noqa: E731
+    monkeypatch.setattr(core, "indexed_current", trusting)
+    ledger.put("invoices", key, {"again": True})
+    expected = "versions 0…6 in 2 rows" if kind == "version gap" else "name several keys"
+    with pytest.raises(IntegrityError, match=expected):
+        ledger.verify_journal()
+    ledger.close()
+
+
+def _trusting(db: sqlite3.Connection, table: str, key: str) -> tuple[str, int, bool] | None:
+    row = db.execute(
+        "SELECT doc_id, version, deleted FROM documents WHERE table_name=? AND key=?", (table, key)
+    ).fetchone()
+    return None if row is None else (str(row[0]), int(row[1]), bool(row[2]))
+
+
+@pytest.mark.parametrize(
+    ("sql", "key"),
+    [
+        ("UPDATE documents SET version=5 WHERE key='D0'", "D0"),
+        ("UPDATE documents SET version=-5 WHERE key='D0'", "D0"),
+        ("UPDATE documents SET deleted=1 WHERE key='D3'", "D3"),
+        ("UPDATE documents SET deleted=0 WHERE key='B'", "B"),
+        (f"UPDATE documents SET doc_id={DOC.format('D1')} WHERE key='D2'", "D2"),
+        ("DELETE FROM documents WHERE key='D4'", "D4"),
+    ],
+    ids=[
+        "version ahead",
+        "version behind",
+        "deleted set",
+        "deleted cleared",
+        "another doc",
+        "row removed",
+    ],
+)
+def test_the_writer_does_not_build_on_an_edited_documents_row(
+    path: Path, sql: str, key: str
+) -> None:
+    db = sqlite3.connect(path)
+    with db:
+        db.execute(sql)
+    db.close()
+    ledger = Ledger.open(str(path))
+    for write in (
+        lambda: ledger.put("invoices", key, {"again": True}),
+        lambda: ledger.put_many("invoices", [("fresh", {"n": 1}), (key, {"again": True})]),
+    ):
+        with pytest.raises(IntegrityError, match=f"table documents, row \\(invoices, {key}\\)"):
+            write()
+    assert ledger.tip() == 13  # nothing written
+    ledger.put("invoices", "fresh", {"n": 1})  # other keys still take writes
+    ledger.close()
