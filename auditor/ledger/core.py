@@ -663,12 +663,12 @@ class Ledger:
     ) -> Revision:
         """The latest revision of ``key`` (deleted ones included), or the given version — of
         the newest document under that key, or of ``document_id``."""
-        self._table_id(self._db(), table)
         if version is None and document_id is None:
-            latest = self._latest(table, key)
+            latest = self._latest(table, key)  # checks the table too
             if latest is None:
                 raise NotFoundError("no-revision", f"{self.path}: {table}/{key}: not found")
             return latest
+        self._table_id(self._db(), table)
         if version is None:
             return self._served(
                 "WHERE table_name=? AND key=? AND doc_id=? ORDER BY version DESC LIMIT 1",
