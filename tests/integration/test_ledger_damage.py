@@ -96,6 +96,18 @@ def test_every_command_on_a_damaged_file_is_exit_2_naming_it(trigger: str, tmp_p
     assert (DAMAGED / trigger).read_bytes() == path.read_bytes()  # nothing was written to it
 
 
+def test_every_command_on_a_directory_or_an_empty_file_is_exit_2(tmp_path: Path) -> None:
+    directory, empty = tmp_path / "dir.db", tmp_path / "empty.db"
+    directory.mkdir()
+    empty.write_bytes(b"")
+    out = tmp_path / "out.json"
+    for path, problem in ((directory, "not a file"), (empty, "no table meta")):
+        for args in commands(out, tmp_path):
+            assert_one_line_error(run(*args, "--ledger", str(path)), 2, str(path), problem)
+            assert not out.exists()
+    assert empty.read_bytes() == b""
+
+
 def test_page_corruption_is_refused_even_where_a_read_would_not_touch_it(tmp_path: Path) -> None:
     """The damaged page holds late blocks only: SQLite reads INV0000 without error, so only
     the quick_check at open refuses it."""
