@@ -63,7 +63,6 @@ import json
 import os
 import re
 import secrets
-import tempfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -71,6 +70,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from amazon.ion import simpleion
 
+from auditor.atomic import write_atomic
 from auditor.extras import require
 from auditor.formats import canonical_ion as _ion_text
 from auditor.jsonout import to_json
@@ -97,9 +97,8 @@ _US = timedelta(microseconds=1)
 
 
 class ExportError(Exception):
-    """The export was refused or failed. ``reason`` is machine-readable (see the module doc)."""
-
-    exit_code = 2
+    """The export was refused or failed. ``reason`` is machine-readable (see the module doc);
+    no exit code (``auditor/cli_ledger.py`` maps it: 2)."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -181,25 +180,9 @@ class _DirectorySink:
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         path = os.path.join(self.root, *key.split("/"))
-        directory = os.path.dirname(path)
         try:
-            os.makedirs(directory, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(prefix=".partial-", dir=directory)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(temporary, path)
-            except BaseException:
-                if os.path.exists(temporary):
-                    os.unlink(temporary)
-                raise
-            dir_fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_atomic(path, data, 0o600)
         except OSError as e:
             raise ExportError("write", f"{path}: cannot write ({e.strerror})") from e
 

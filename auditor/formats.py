@@ -499,6 +499,20 @@ def _from_json(doc: Any, path: str) -> Artefact:
     )
 
 
+KEY_FIELD = "_k"  # the QLDB key-value store library's layout: {_k: key, ...} or {_k, _v}
+VALUE_FIELD = "_v"
+
+
+def kvs_value(data: Any) -> Any:
+    """A document's value as the key-value store library gives it back: the string of a
+    ``{_k, _v}`` document, else the object without ``_k``; anything else as it is."""
+    if isinstance(data, Mapping):
+        if set(data) == {KEY_FIELD, VALUE_FIELD} and isinstance(data[VALUE_FIELD], str):
+            return data[VALUE_FIELD]
+        return {k: v for k, v in data.items() if k != KEY_FIELD}
+    return data
+
+
 BUNDLE_FORMAT = "qldb-audit-receipt-bundle"
 CONSISTENCY_FORMAT = "qldb-audit-consistency-proof"
 _BUNDLE_KEYS = {

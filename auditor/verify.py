@@ -801,11 +801,7 @@ def bind_document(v: VerdictBuilder, data: Any, document: Any, doc_path: str, wh
     without the KVS key field; a stored string is the ``_v`` field)."""
     from auditor.jsonout import to_json
 
-    expected = data
-    if isinstance(data, Mapping):
-        expected = {k: data[k] for k in data if k != "_k"}
-        if set(expected) == {"_v"} and isinstance(expected["_v"], str):
-            expected = expected["_v"]
+    expected = formats.kvs_value(data)
     found = _differences(expected, document)
     if not found:
         v.proven(

@@ -7,7 +7,8 @@ bench/README.md, "Ledger writer benchmark"):
   commit needs at least one, so it bounds single-document transactions (fdatasync as context);
 - single-document transactions: ``ledger.put`` of one ~1 KB car-maker invoice;
 - batches: ``ledger.put_many`` of 100 invoices (one transaction, one block), in invoices/s;
-- receipts: ``revision`` + ``revision_proof`` + ``digest`` for a random key at the current tip.
+- receipts: ``revision`` + ``revision_proof`` + ``digest`` for a random key at the current tip;
+- gets: ``get`` of a random key (both read paths check each row against the journal).
 
 Targets (from the issue): >= 5,000 invoices/s in batches of 100 with full durability
 (``synchronous=FULL``); >= 2,000 receipts/s. Then a profile of the batch path: where the time
@@ -203,7 +204,7 @@ ENTRY_POINTS = [
         "~",
         "<method 'execute' of 'sqlite3.Connection' objects>",
     ),
-    ("input checks (_check_value)", "auditor/ledger/core.py", "_check_value"),
+    ("input checks (values.check_value)", "auditor/ledger/values.py", "check_value"),
 ]
 REST = "everything else (ledger code, ids, Merkle, ...)"
 
@@ -300,6 +301,12 @@ def run(directory: str, seconds: float, repeat: int, profile: bool) -> dict[str,
 
     report["receipts"] = rate(receipt, seconds, repeat)
 
+    def get() -> int:  # the current value of a random key, checked against the journal
+        ledger.get(TABLE, chooser.choice(keys))
+        return 1
+
+    report["gets"] = rate(get, seconds, repeat)
+
     # context: what an auditor pays to check one receipt, and one freshly signed digest
     revision = ledger.revision(TABLE, keys[0])
     proof, signed = ledger.revision_proof(revision, tip), ledger.digest(tip)
@@ -373,6 +380,7 @@ def render(r: dict[str, Any]) -> str:
         verdict("invoices_per_s"),
         line("receipts (revision + proof + digest)", r["receipts"], "receipts/s"),
         verdict("receipts_per_s"),
+        line("gets (current value, checked against the journal)", r["gets"], "gets/s"),
         line("  (context) receipt check (proof + note)", r["receipt_checks"], "checks/s"),
         line("  (context) digest at a new tip (+ sign)", r["fresh_digests"], "digests/s"),
         f"  journal of {r['blocks']:,} blocks verified: {r['journal_verified']}",

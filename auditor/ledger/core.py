@@ -6,11 +6,17 @@ Writes run in ``BEGIN IMMEDIATE`` transactions on a WAL database with ``synchron
 call that returned has been fsynced and survives a crash or ``kill -9``; one that did not return
 left nothing behind. Several threads (one connection each) and processes may write: SQLite
 serializes the writers, and every block is built from the tip read inside its own transaction.
+
+Reads hand out only what agrees with the journal (``check.py``); proofs are folded to the
+digest they are issued with; ``verify_journal`` checks every table (``integrity.py``). Every
+failure is a typed error of ``errors.py`` naming the file and the table, row or field.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import os
 import secrets
 import sqlite3
@@ -19,100 +25,69 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
-
-from amazon.ion import simpleion
-from amazon.ion.core import IonType, Timestamp, TimestampPrecision
-from amazon.ion.simple_types import IonPyList
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import proofs
-from auditor.ledger.keys import SignerKey, read_private, sign_note, write_private
+from auditor.ledger import integrity, store
+from auditor.ledger.check import (
+    REVISION_COLUMNS,
+    Revision,
+    Verified,
+    block_row,
+    indexed_current,
+    served,
+    split_hashes,
+)
+from auditor.ledger.codec import attach_revisions, decode, encode
+from auditor.ledger.errors import (
+    ConflictError,
+    DamagedError,
+    IntegrityError,
+    LedgerError,
+    NotFoundError,
+    StorageError,
+)
+from auditor.ledger.keys import SignerKey, read_private, sign_note
+from auditor.ledger.store import FORMAT_VERSION, connect
+from auditor.ledger.tree import add_leaf, subtree_reader
+from auditor.ledger.values import document
 from proofs import dot, inclusion_path, ion_hash, merkle_root
 from proofs.merkle import consistency_path
 from proofs.note import Checkpoint, checkpoint_text
 
-FORMAT_VERSION = 2  # 2: blocks stored without their revisions (stored once, per row)
+__all__ = [
+    "FORMAT_VERSION",
+    "ConflictError",
+    "DamagedError",
+    "IntegrityError",
+    "Ledger",
+    "LedgerError",
+    "NotFoundError",
+    "Revision",
+    "SignedDigest",
+    "StorageError",
+    "connect",
+    "split_hashes",
+]
+
 DEFAULT_MAX_DOCUMENT_BYTES = 128 * 1024  # QLDB's document size limit
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE tables (name TEXT PRIMARY KEY, table_id TEXT NOT NULL UNIQUE);
-CREATE TABLE blocks (
-    seq INTEGER PRIMARY KEY,
-    block BLOB NOT NULL,            -- the journal block without `revisions`, Ion binary
-    block_hash BLOB NOT NULL,
-    previous_hash BLOB NOT NULL,
-    entries BLOB NOT NULL,          -- entriesHashList, 32-byte hashes concatenated
-    revision_hashes BLOB NOT NULL,  -- revisions[].hash, concatenated
-    tx_id TEXT NOT NULL,
-    block_time TEXT NOT NULL
-);
-CREATE TABLE nodes (               -- perfect subtrees of the digest tree over block hashes
-    level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
-    PRIMARY KEY (level, idx)
-) WITHOUT ROWID;
-CREATE TABLE revisions (         -- a rowid table: its rows (~1 KB) are too big for WITHOUT ROWID
-    doc_id TEXT NOT NULL, version INTEGER NOT NULL,
-    table_name TEXT NOT NULL, key TEXT NOT NULL,
-    seq INTEGER NOT NULL, rev_index INTEGER NOT NULL,
-    tx_id TEXT NOT NULL, tx_time TEXT NOT NULL,
-    kind TEXT NOT NULL,            -- data | deleted | redacted
-    hash BLOB NOT NULL,
-    revision BLOB NOT NULL,        -- the revision as in its block, Ion binary
-    UNIQUE (doc_id, version)
-);
-CREATE INDEX revisions_by_key ON revisions (table_name, key, seq);
-CREATE INDEX revisions_by_tx ON revisions (tx_id);
-CREATE TABLE documents (
-    table_name TEXT NOT NULL, key TEXT NOT NULL, doc_id TEXT NOT NULL,
-    version INTEGER NOT NULL, deleted INTEGER NOT NULL,
-    PRIMARY KEY (table_name, key)
-) WITHOUT ROWID;
-"""
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-class LedgerError(Exception):
-    """A write or read the ledger refuses; nothing was written. ``reason`` is machine-readable."""
+def _guarded(
+    method: Callable[Concatenate[Ledger, _P], _R],
+) -> Callable[Concatenate[Ledger, _P], _R]:
+    """SQLite and file-system failures inside ``method`` become ledger errors naming the file."""
 
-    exit_code = 2
+    def guarded(self: Ledger, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with store.translated(self.path):
+            return method(self, *args, **kwargs)
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class ConflictError(LedgerError):
-    """An expected version did not match the stored one (optimistic concurrency)."""
-
-    exit_code = 1
-
-
-class NotFoundError(LedgerError):
-    """No such table, key, version or document."""
-
-
-@dataclass(frozen=True, slots=True)
-class Revision:
-    """A committed revision as stored in the journal (``value`` is the Ion struct)."""
-
-    table: str
-    key: str
-    document_id: str
-    version: int
-    sequence_no: int
-    value: Any
-
-    @property
-    def hash(self) -> bytes:
-        return bytes(self.value["hash"])
-
-    @property
-    def data(self) -> Any:
-        return self.value.get("data")
-
-    def ion_text(self) -> str:
-        text: str = simpleion.dumps(self.value, binary=False, omit_version_marker=True)
-        return text
+    functools.update_wrapper(guarded, method)
+    return guarded
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,19 +114,6 @@ class _Write:
     expected_version: int | None
 
 
-def connect(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
-    """A connection to a ledger file: autocommit (explicit transactions), WAL, and the given
-    durability (FULL: a returned commit is fsynced)."""
-    if synchronous not in ("FULL", "NORMAL"):
-        raise ValueError(f"synchronous={synchronous}")
-    db = sqlite3.connect(path, isolation_level=None, timeout=60)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute(f"PRAGMA synchronous={synchronous}")
-    db.execute("PRAGMA busy_timeout=60000")
-    db.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache: B-tree inserts stay in memory
-    return db
-
-
 def _new_id(rng: Callable[[int], bytes]) -> str:
     n = int.from_bytes(rng(16), "big")
     out = []
@@ -163,6 +125,8 @@ def _new_id(rng: Callable[[int], bytes]) -> str:
 
 def _timestamp(moment: datetime) -> Any:
     """An Ion timestamp with millisecond precision in UTC, as QLDB writes txTime."""
+    from amazon.ion.core import Timestamp, TimestampPrecision
+
     utc = moment.astimezone(UTC)
     millis = utc.microsecond // 1000
     return Timestamp(
@@ -172,73 +136,11 @@ def _timestamp(moment: datetime) -> Any:
     )  # fmt: skip
 
 
-def _dumps(value: Any) -> bytes:
-    data: bytes = simpleion.dumps(value, binary=True)
-    return data
-
-
-MAX_DECIMAL_EXPONENT = 6111  # amazon.ion's C extension mis-writes decimals beyond this
-MAX_FRACTION_DIGITS = 9  # ... and cuts timestamp fractions to 9 digits
-
-
-def _check_text(text: str, where: str) -> None:
-    if text.isascii():
-        return
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:  # a lone surrogate: not an Ion string
-        raise LedgerError("text", f"{where}: not valid Unicode text ({e.reason})") from e
-
-
-_SCALARS = (int, bytes, type(None))  # bool is an int
-
-
-def _check_value(value: Any, where: str) -> None:
-    """Refuse values with no exact Ion image, before amazon.ion sees them: Python floats
-    (invoices need decimals; Ion floats read from Ion text are kept), non-finite decimals and
-    extreme exponents (the C writer loops on the first and mis-writes the second), timestamps
-    with more than 9 fraction digits, text that is not Unicode, and unknown types. Walks plain
-    and amazon.ion containers alike."""
-    if isinstance(value, str):
-        _check_text(value, where)
-    elif isinstance(value, _SCALARS):
-        return
-    elif isinstance(value, Decimal):
-        exponent = value.as_tuple().exponent
-        if not isinstance(exponent, int) or abs(exponent) > MAX_DECIMAL_EXPONENT:
-            raise LedgerError(
-                "decimal", f"{where}: {value} cannot be stored exactly (finite decimals with "
-                f"exponents within ±{MAX_DECIMAL_EXPONENT} only)",
-            )  # fmt: skip
-    elif type(value) is float:
-        raise LedgerError("float", f"{where}: a float is not allowed; use a decimal (exact digits)")
-    elif isinstance(value, dict | list | tuple) or hasattr(value, "ion_type"):
-        _check_container(value, where)
-    else:
-        raise LedgerError("type", f"{where}: {type(value).__name__} is not a JSON or Ion value")
-
-
-def _check_container(value: Any, where: str) -> None:
-    if isinstance(value, datetime):
-        fraction = getattr(value, "fractional_seconds", None)
-        if fraction is not None and -fraction.as_tuple().exponent > MAX_FRACTION_DIGITS:
-            raise LedgerError(
-                "timestamp", f"{where}: more than {MAX_FRACTION_DIGITS} fraction digits"
-            )
-    elif isinstance(value, dict) or hasattr(value, "iteritems"):
-        pairs = value.iteritems() if hasattr(value, "iteritems") else value.items()
-        for k, v in pairs:
-            if not isinstance(k, str):
-                raise LedgerError("field-name", f"{where}: field names must be strings")
-            _check_text(k, where)
-            _check_value(v, f"{where}.{k}")
-    elif isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            _check_value(v, f"{where}[{i}]")
-
-
 class Ledger:
-    """A verifiable ledger in one SQLite file. Open with :meth:`create` or :meth:`open`."""
+    """A verifiable ledger in one SQLite file. Open with :meth:`create` or :meth:`open`.
+
+    A file that is not writable (file, directory or media) opens read-only: reads, proofs,
+    signed digests and :meth:`verify_journal` work; writes raise :class:`StorageError`."""
 
     def __init__(
         self,
@@ -252,17 +154,18 @@ class Ledger:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rng = rng or secrets.token_bytes
         self._local = threading.local()
-        meta = dict(self._db().execute("SELECT key, value FROM meta").fetchall())
-        if meta.get("format") != str(FORMAT_VERSION):
-            raise LedgerError(
-                "format", f"{path}: not a qldb-audit ledger (format {FORMAT_VERSION})"
-            )
+        db, self.read_only = store.open_file(path)
+        self._local.db = db
+        with store.translated(path):
+            meta = store.read_meta(db, path)
         self.name: str = meta["name"]
         self.strand_id: str = meta["strand_id"]
         self.max_document_bytes = int(meta["max_document_bytes"])
+        self._vkey = meta.get("vkey")
         self.key_path = key_path or path + ".key"
         self._signer: SignerKey | None = None
         self._checkpoint_cache: tuple[int, SignedDigest] | None = None
+        self._verified = Verified()  # block rows and tree nodes checked by this instance
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -278,7 +181,8 @@ class Ledger:
         signer: SignerKey | None = None,
     ) -> Ledger:
         """Create the ledger file, its signing key (``<path>.key``, mode 0600) and the genesis
-        block (sequenceNo 0). Raises :class:`LedgerError` if either file exists."""
+        block (sequenceNo 0), all or nothing: on any failure (a full disk, a name taken) no file
+        is left behind. Raises :class:`LedgerError` if either file exists."""
         if not name or len(name) > 32 or not all(c.isalnum() or c in "-_" for c in name):
             raise LedgerError("name", f"ledger name {name!r}: 1-32 letters, digits, - or _")
         if signer is not None and signer.name != name:
@@ -286,43 +190,40 @@ class Ledger:
                 "key-name", f"the signing key is named {signer.name!r}: a ledger's checkpoints are"
                 f" signed by a key named after the ledger ({name!r})",
             )  # fmt: skip
-        key_path = path + ".key"
-        for existing in (path, key_path):
-            if os.path.exists(existing):
-                raise LedgerError("exists", f"{existing}: already exists")
+        if not 1 <= max_document_bytes <= 1 << 30:
+            raise LedgerError("argument", f"max_document_bytes {max_document_bytes}: 1 to 2**30")
         rng = rng or secrets.token_bytes
-        write_private(key_path, signer or SignerKey.generate(name))
-        db = sqlite3.connect(path, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            meta = {
-                "format": str(FORMAT_VERSION),
-                "name": name,
-                "strand_id": _new_id(rng),
-                "max_document_bytes": str(max_document_bytes),
-            }
-            db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
-        finally:
-            db.close()
-        ledger = cls(path, clock=clock, rng=rng)
-        ledger._genesis()
-        for table in tables:
-            ledger.create_table(table)
-        return ledger
+        key = signer or SignerKey.generate(name)
+        meta = {
+            "format": str(FORMAT_VERSION),
+            "name": name,
+            "strand_id": _new_id(rng),
+            "max_document_bytes": str(max_document_bytes),
+            "vkey": str(key.verifier),
+        }
+
+        def fill(temporary: str) -> None:
+            ledger = cls(temporary, clock=clock, rng=rng)
+            try:
+                ledger._genesis()
+                for table in tables:
+                    ledger.create_table(table)
+            finally:
+                ledger.close()
+
+        store.create_file(path, meta, str(key), fill)
+        return cls(path, clock=clock, rng=rng)
 
     @classmethod
     def open(cls, path: str, **kwargs: Any) -> Ledger:
-        if not os.path.exists(path):
-            raise NotFoundError(
-                "no-ledger", f"{path}: no ledger here (run `qldb-audit ledger init`)"
-            )
         return cls(path, **kwargs)
 
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = connect(self.path)
+            with store.translated(self.path):
+                db = store.connect_read_only(self.path) if self.read_only else connect(self.path)
+            self._local.db = db
         return db
 
     def close(self) -> None:
@@ -331,37 +232,67 @@ class Ledger:
             db.close()
             self._local.db = None
 
+    def _writing(self) -> None:
+        """Before a write: the file is writable (its pages were checked when it was opened)."""
+        if self.read_only:
+            raise StorageError(
+                "read-only", f"{self.path}: read-only (file, directory or media not writable): "
+                "it can be read and verified, not written",
+            )  # fmt: skip
+
     @property
     def signer(self) -> SignerKey:
         if self._signer is None:
-            self._signer = read_private(self.key_path)
+            self._signer = self._read_signer()
         return self._signer
+
+    def _read_signer(self) -> SignerKey:
+        where = self.key_path
+        try:
+            key = read_private(where)
+        except OSError as e:
+            raise StorageError(
+                "key-file", f"{where}: cannot read the ledger's signing key ({e.strerror or e})"
+            ) from e
+        except UnicodeDecodeError as e:
+            raise DamagedError("key-file", f"{where}: not a signing key (not UTF-8 text)") from e
+        except proofs.MalformedError as e:
+            raise DamagedError("key-file", f"{where}: not a signing key ({e.problem})") from e
+        if self._vkey is not None and str(key.verifier) != self._vkey:
+            raise DamagedError(
+                "key-file", f"{where}: not this ledger's signing key (table meta, vkey: "
+                f"{self._vkey})",
+            )  # fmt: skip
+        return key
 
     @property
     def vkey(self) -> str:
+        """The public verifier key of the signing key (checked against ``meta``)."""
         return str(self.signer.verifier)
 
     # -- tables ------------------------------------------------------------------------------
+    @_guarded
     def create_table(self, name: str) -> str:
         """Create a table (one transaction, one block); returns its tableId."""
         if not name or not name.replace("_", "").isalnum() or len(name) > 128:
             raise LedgerError("table-name", f"table name {name!r}: letters, digits and _ only")
         with self._transaction() as db:
             if db.execute("SELECT 1 FROM tables WHERE name = ?", (name,)).fetchone():
-                raise LedgerError("table-exists", f"table {name} already exists")
+                raise LedgerError("table-exists", f"{self.path}: table {name} already exists")
             table_id = _new_id(self._rng)
             db.execute("INSERT INTO tables VALUES (?, ?)", (name, table_id))
             statement = f"CREATE TABLE {name}"
             self._append_block(db, [statement], [], {}, None)
         return table_id
 
+    @_guarded
     def tables(self) -> dict[str, str]:
         return dict(self._db().execute("SELECT name, table_id FROM tables").fetchall())
 
     def _table_id(self, db: sqlite3.Connection, table: str) -> str:
         row = db.execute("SELECT table_id FROM tables WHERE name = ?", (table,)).fetchone()
         if row is None:
-            raise NotFoundError("no-table", f"unknown table {table!r}")
+            raise NotFoundError("no-table", f"{self.path}: unknown table {table!r}")
         return str(row[0])
 
     # -- writes ------------------------------------------------------------------------------
@@ -380,33 +311,14 @@ class Ledger:
         for item in items:
             key, value = item[0], item[1]
             expected = item[2] if len(item) > 2 else None
-            writes.append(_Write(table, key, self._document(key, value), expected))
+            writes.append(_Write(table, key, document(key, value), expected))
         return self._commit(writes, "UPSERT")
 
     def delete(self, table: str, key: str, expected_version: int | None = None) -> Revision:
         """Delete ``key``: a revision with metadata and no data."""
         return self._commit([_Write(table, key, None, expected_version)], "DELETE")[0]
 
-    def _document(self, key: str, value: Any) -> Any:
-        if not isinstance(key, str) or not key or len(key) > 1024:
-            raise LedgerError("key", f"key {key!r}: a non-empty string of at most 1024 characters")
-        _check_text(key, "key")
-        _check_value(value, key)
-        if isinstance(value, str):
-            document: Any = {"_k": key, "_v": value}
-        elif hasattr(value, "ion_type") and int(value.ion_type) == 12:  # an Ion struct
-            if "_k" in value and value["_k"] != key:
-                raise LedgerError("key-field", f"{key}: _k is {value['_k']!r}, not the key")
-            document = value
-            document["_k"] = key
-        elif isinstance(value, dict):
-            if "_k" in value and value["_k"] != key:
-                raise LedgerError("key-field", f"{key}: _k is {value['_k']!r}, not the key")
-            document = {**value, "_k": key}
-        else:
-            raise LedgerError("value", f"{key}: a value must be a JSON object or a string")
-        return document
-
+    @_guarded
     def _commit(self, writes: list[_Write], verb: str) -> list[Revision]:
         if not writes:
             raise LedgerError("empty", "nothing to write")
@@ -426,11 +338,8 @@ class Ledger:
                 if w.table not in table_ids:
                     table_ids[w.table] = self._table_id(db, w.table)
                 table_id = table_ids[w.table]
-                row = db.execute(
-                    "SELECT doc_id, version, deleted FROM documents WHERE table_name=? AND key=?",
-                    (w.table, w.key),
-                ).fetchone()
-                current = None if row is None or row[2] else int(row[1])
+                row = indexed_current(db, w.table, w.key, self.path)
+                current = None if row is None or row[2] else row[1]
                 if w.expected_version is not None and w.expected_version != current:
                     raise ConflictError(
                         "version-conflict",
@@ -440,11 +349,12 @@ class Ledger:
                 if w.data is None:
                     if current is None:
                         raise NotFoundError("no-key", f"{w.table}/{w.key}: no such document")
-                    doc_id, version = str(row[0]), current + 1
-                elif current is None:
+                    assert row is not None
+                    doc_id, version = row[0], current + 1
+                elif current is None or row is None:
                     doc_id, version = _new_id(self._rng), 0
                 else:
-                    doc_id, version = str(row[0]), current + 1
+                    doc_id, version = row[0], current + 1
                 metadata = {"id": doc_id, "version": version, "txTime": tx_time, "txId": tx_id}
                 revision: dict[str, Any] = {
                     "blockAddress": {"strandId": self.strand_id, "sequenceNo": seq},
@@ -465,7 +375,7 @@ class Ledger:
                     "statements": [index],
                 }
                 revisions.append(revision)
-                blob = _dumps(revision)
+                blob = encode(revision)
                 if len(blob) > self.max_document_bytes:
                     raise LedgerError(
                         "too-large", f"{w.key}: the revision is {len(blob)} bytes of Ion, over "
@@ -489,6 +399,7 @@ class Ledger:
             for w, doc_id, version, index, _, _ in rows
         ]
 
+    @_guarded
     def redact(
         self, table: str, key: str, version: int, document_id: str | None = None
     ) -> Revision:
@@ -498,14 +409,17 @@ class Ledger:
         with self._transaction() as db:
             table_id = self._table_id(db, table)
             row = db.execute(
-                "SELECT doc_id, seq, rev_index, kind FROM revisions "
+                f"SELECT {REVISION_COLUMNS} FROM revisions "  # noqa: S608 - our literal
                 "WHERE table_name=? AND key=? AND version=? AND doc_id=coalesce(?, doc_id) "
                 "ORDER BY seq DESC LIMIT 1",
                 (table, key, version, document_id),
             ).fetchone()
             if row is None:
                 raise NotFoundError("no-revision", f"{table}/{key}: no version {version}")
-            doc_id, old_seq, kind = str(row[0]), int(row[1]), row[3]
+            target = served(
+                db, row, self.strand_id, self.path, self._verified
+            ).value  # the journal's, checked
+            doc_id, old_seq, kind = str(row[2]), int(row[4]), row[8]
             latest = db.execute(
                 "SELECT max(version) FROM revisions WHERE doc_id=?", (doc_id,)
             ).fetchone()[0]
@@ -513,15 +427,11 @@ class Ledger:
                 raise LedgerError("latest", f"{table}/{key}: version {version} is the latest")
             if kind != "data":
                 raise LedgerError("not-redactable", f"{table}/{key} v{version} is {kind}")
-            stored = db.execute(
-                "SELECT revision FROM revisions WHERE doc_id=? AND version=?", (doc_id, version)
-            ).fetchone()[0]
-            target = simpleion.loads(stored)
             target["dataHash"] = ion_hash(target["data"])
             del target["data"]
             db.execute(
                 "UPDATE revisions SET kind='redacted', revision=? WHERE doc_id=? AND version=?",
-                (_dumps(target), doc_id, version),
+                (encode(target), doc_id, version),
             )
             info = {
                 "revisions": [
@@ -597,36 +507,11 @@ class Ledger:
         # `revisions` is stored once, per row (the revisions table); block() puts it back
         db.execute(
             "INSERT INTO blocks VALUES (?,?,?,?,?,?,?,?)",
-            (seq, _dumps(block), block_hash, previous, b"".join(entries),
+            (seq, encode(block), block_hash, previous, b"".join(entries),
              b"".join(revision_hashes), tx_id, str(block_time)),
         )  # fmt: skip
-        self._add_leaf(db, seq, block_hash)
+        add_leaf(db, seq, block_hash)
         return seq
-
-    def _add_leaf(self, db: sqlite3.Connection, index: int, leaf: bytes) -> None:
-        level, node = 0, leaf
-        db.execute("INSERT INTO nodes VALUES (0, ?, ?)", (index, node))
-        while index & 1:
-            left = db.execute(
-                "SELECT hash FROM nodes WHERE level=? AND idx=?", (level, index - 1)
-            ).fetchone()[0]
-            node = dot(bytes(left), node)
-            level, index = level + 1, index >> 1
-            db.execute("INSERT INTO nodes VALUES (?, ?, ?)", (level, index, node))
-
-    def _subtree(self, db: sqlite3.Connection) -> Callable[[int, int], bytes]:
-        def subtree(lo: int, hi: int) -> bytes:
-            size = hi - lo
-            if size & (size - 1) == 0 and lo % size == 0:
-                level = size.bit_length() - 1
-                row = db.execute(
-                    "SELECT hash FROM nodes WHERE level=? AND idx=?", (level, lo >> level)
-                ).fetchone()
-                return bytes(row[0])
-            k = 1 << ((size - 1).bit_length() - 1)
-            return dot(subtree(lo, lo + k), subtree(lo + k, hi))
-
-        return subtree
 
     class _Tx:
         def __init__(self, db: sqlite3.Connection) -> None:
@@ -637,32 +522,79 @@ class Ledger:
             return self.db
 
         def __exit__(self, kind: object, value: object, tb: object) -> None:
-            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+            if kind is None:
+                try:
+                    self.db.execute("COMMIT")
+                    return
+                except BaseException:
+                    self._rollback()
+                    raise
+            self._rollback()
+
+        def _rollback(self) -> None:
+            # SQLite may have rolled back already (a full disk, an I/O error)
+            if self.db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
 
     def _transaction(self) -> Ledger._Tx:
+        self._writing()
         return Ledger._Tx(self._db())
 
     # -- reads -------------------------------------------------------------------------------
+    @_guarded
     def tip(self) -> int:
         return self._tip(self._db())
 
+    @_guarded
     def block(self, seq: int) -> Any:
-        """Journal block ``seq`` as an Ion struct (with its revisions)."""
+        """Journal block ``seq`` as an Ion struct (with its revisions), its stored hashes
+        checked against the block's frame and revisions."""
         db = self._db()
         row = db.execute("SELECT block FROM blocks WHERE seq=?", (seq,)).fetchone()
         if row is None:
-            raise NotFoundError("no-block", f"no block {seq}")
-        revisions = db.execute(
-            "SELECT revision FROM revisions WHERE seq=? ORDER BY rev_index", (seq,)
+            raise NotFoundError("no-block", f"{self.path}: no block {seq}")
+        stored = block_row(db, seq, self.path, self._verified)
+        where = f"{self.path}: table blocks, row {seq}"
+        frame = decode(row[0], f"{where}: block")
+        blobs = db.execute(
+            "SELECT doc_id, version, revision FROM revisions WHERE seq=? ORDER BY rev_index",
+            (seq,),
         ).fetchall()
-        return _with_revisions(row[0], [blob for (blob,) in revisions])
+        revisions = [
+            decode(blob, f"{self.path}: table revisions, row (document {doc_id}, version "
+                   f"{version}): revision")
+            for doc_id, version, blob in blobs
+        ]  # fmt: skip
+        try:
+            found = (
+                bytes(frame["blockHash"]),
+                bytes(frame["previousBlockHash"]),
+                [bytes(h) for h in frame["entriesHashList"]],
+                [bytes(r["hash"]) for r in revisions],
+            )
+        except (KeyError, TypeError) as e:
+            raise IntegrityError("journal", f"{where}: block lacks {e}") from e
+        expected = (stored.block_hash, stored.previous, stored.entries, stored.revision_hashes)
+        if found != expected:
+            raise IntegrityError(
+                "index", f"{where}: the block's hashes are not its row's (blockHash, "
+                "previousBlockHash, entriesHashList or its revisions)", f"table blocks, row {seq}",
+            )  # fmt: skip
+        return attach_revisions(frame, revisions)
 
     def blocks(self, first: int = 0, last: int | None = None) -> Iterator[bytes]:
-        """The journal blocks ``first..last`` as Ion binary, in order."""
+        """The journal blocks ``first..last`` as Ion binary, in order (as stored: an export
+        is checked by ``verify export``, the file by :meth:`verify_journal`)."""
+        with store.translated(self.path):
+            yield from self._blocks(first, last)
+
+    def _blocks(self, first: int, last: int | None) -> Iterator[bytes]:
         last = self.tip() if last is None else last
         db = self._db()
         revisions = db.execute(
-            "SELECT seq, revision FROM revisions WHERE seq BETWEEN ? AND ? ORDER BY seq, rev_index",
+            "SELECT seq, doc_id, version, revision FROM revisions WHERE seq BETWEEN ? AND ? "
+            "ORDER BY seq, rev_index",
             (first, last),
         )
         pending = next(revisions, None)
@@ -672,189 +604,251 @@ class Ledger:
         for seq, blob in cursor:
             mine = []
             while pending is not None and pending[0] == seq:
-                mine.append(pending[1])
+                _, doc_id, version, revision = pending
+                mine.append(decode(revision, f"{self.path}: table revisions, row (document "
+                                   f"{doc_id}, version {version}): revision"))  # fmt: skip
                 pending = next(revisions, None)
-            yield _dumps(_with_revisions(blob, mine))
+            frame = decode(blob, f"{self.path}: table blocks, row {seq}: block")
+            yield encode(attach_revisions(frame, mine))
 
-    def _revision_row(self, sql: str, args: tuple[Any, ...], what: str) -> Revision:
+    def _served(self, where: str, args: tuple[Any, ...], what: str) -> Revision:
         row = (
             self._db()
-            .execute(
-                "SELECT table_name, key, doc_id, version, seq, revision FROM revisions " + sql,  # noqa: S608 - sql is one of this module's literals
-                args,
-            )
+            .execute(f"SELECT {REVISION_COLUMNS} FROM revisions " + where, args)  # noqa: S608 - where is one of this module's literals
             .fetchone()
         )
         if row is None:
-            raise NotFoundError("no-revision", f"{what}: not found")
-        table, key, doc_id, version, seq, blob = row
-        return Revision(table, key, doc_id, int(version), int(seq), simpleion.loads(blob))
+            raise NotFoundError("no-revision", f"{self.path}: {what}: not found")
+        return served(self._db(), row, self.strand_id, self.path, self._verified)
 
+    def _latest(self, table: str, key: str) -> Revision | None:
+        """The latest revision of ``key`` (a delete included) by the ``documents`` index,
+        checked against the journal; None if the key was never written."""
+        db = self._db()
+        self._table_id(db, table)
+        row = db.execute(
+            "SELECT doc_id, version FROM documents WHERE table_name=? AND key=?", (table, key)
+        ).fetchone()
+        newest = db.execute(
+            "SELECT max(seq) FROM revisions WHERE table_name=? AND key=?", (table, key)
+        ).fetchone()[0]
+        where = f"table documents, row ({table}, {key})"
+        if row is None:
+            if newest is not None:
+                raise IntegrityError(
+                    "index", f"{self.path}: {where}: missing (the journal has the key in block "
+                    f"{newest})", where,
+                )  # fmt: skip
+            return None
+        found = db.execute(
+            f"SELECT {REVISION_COLUMNS} FROM revisions WHERE doc_id=? AND version=?",  # noqa: S608
+            (row[0], row[1]),
+        ).fetchone()
+        if found is None:
+            raise IntegrityError(
+                "index", f"{self.path}: {where}: points to document {row[0]} version {row[1]}, "
+                "which the journal does not have", where,
+            )  # fmt: skip
+        if (found[0], found[1]) != (table, key):
+            raise IntegrityError(
+                "index", f"{self.path}: {where}: points to a revision of {found[0]}/{found[1]}",
+                where,
+            )  # fmt: skip
+        revision = served(db, found, self.strand_id, self.path, self._verified)
+        if revision.sequence_no != newest:
+            raise IntegrityError(
+                "index", f"{self.path}: {where}: points to block {revision.sequence_no}, but "
+                f"the key was written again in block {newest}", where,
+            )  # fmt: skip
+        return revision
+
+    @_guarded
     def revision(
         self, table: str, key: str, version: int | None = None, document_id: str | None = None
     ) -> Revision:
         """The latest revision of ``key`` (deleted ones included), or the given version — of
         the newest document under that key, or of ``document_id``."""
+        if version is None and document_id is None:
+            latest = self._latest(table, key)  # checks the table too
+            if latest is None:
+                raise NotFoundError("no-revision", f"{self.path}: {table}/{key}: not found")
+            return latest
         self._table_id(self._db(), table)
         if version is None:
-            return self._revision_row(
-                "WHERE table_name=? AND key=? AND doc_id=coalesce(?, doc_id) "
-                "ORDER BY seq DESC, version DESC LIMIT 1",
-                (table, key, document_id), f"{table}/{key}",
+            return self._served(
+                "WHERE table_name=? AND key=? AND doc_id=? ORDER BY version DESC LIMIT 1",
+                (table, key, document_id), f"{table}/{key} document {document_id}",
             )  # fmt: skip
-        return self._revision_row(
+        return self._served(
             "WHERE table_name=? AND key=? AND version=? AND doc_id=coalesce(?, doc_id) "
             "ORDER BY seq DESC LIMIT 1",
             (table, key, version, document_id), f"{table}/{key} version {version}",
         )  # fmt: skip
 
+    @_guarded
     def revision_by_doc_and_tx(self, document_id: str, tx_id: str) -> Revision:
-        return self._revision_row(
+        return self._served(
             "WHERE doc_id=? AND tx_id=?", (document_id, tx_id), f"document {document_id} tx {tx_id}"
         )
 
+    @_guarded
+    def current(self, table: str, key: str) -> Revision:
+        """The current revision of ``key``: :class:`NotFoundError` if it was never written
+        (reason ``no-key``) or is deleted (reason ``deleted``)."""
+        latest = self._latest(table, key)
+        if latest is None:
+            raise NotFoundError("no-key", f"{self.path}: {table}/{key}: no such key")
+        if latest.data is None:
+            raise NotFoundError(
+                "deleted", f"{self.path}: {table}/{key}: deleted (version {latest.version}; "
+                "its history remains)",
+            )  # fmt: skip
+        return latest
+
+    @_guarded
     def get(self, table: str, key: str) -> Any:
         """The current data of ``key``, or None if it does not exist or was deleted."""
-        self._table_id(self._db(), table)
-        row = (
-            self._db()
-            .execute("SELECT deleted FROM documents WHERE table_name=? AND key=?", (table, key))
-            .fetchone()
-        )
-        if row is None or row[0]:
-            return None
-        return self.revision(table, key).data
+        latest = self._latest(table, key)
+        return None if latest is None else latest.data
 
     def get_many(self, table: str, keys: Sequence[str]) -> dict[str, Any]:
         return {key: self.get(table, key) for key in keys}
 
+    @_guarded
     def history(
         self, table: str, key: str, since: str | None = None, until: str | None = None
     ) -> list[Revision]:
         """Every revision of ``key`` in commit order, optionally within [since, until]
-        (ISO-8601 UTC strings compared with the txTime)."""
-        self._table_id(self._db(), table)
-        rows = (
-            self._db()
-            .execute(
-                "SELECT table_name, key, doc_id, version, seq, revision, tx_time FROM revisions "
-                "WHERE table_name=? AND key=? ORDER BY seq",
-                (table, key),
-            )
-            .fetchall()
-        )
+        (ISO-8601 UTC strings compared with the txTime). :class:`NotFoundError` if the key was
+        never written."""
+        db = self._db()
+        self._table_id(db, table)
+        rows = db.execute(
+            f"SELECT {REVISION_COLUMNS} FROM revisions WHERE table_name=? AND key=? "  # noqa: S608
+            "ORDER BY seq",
+            (table, key),
+        ).fetchall()
+        if not rows and self._latest(table, key) is None:  # documents must not know it either
+            raise NotFoundError("no-key", f"{self.path}: {table}/{key}: no such key")
+        start, end = _iso(since) if since else None, _iso(until) if until else None
         out = []
-        for t, k, doc_id, version, seq, blob, tx_time in rows:
-            moment = _iso(tx_time)
-            if (since and moment < _iso(since)) or (until and moment > _iso(until)):
+        for row in rows:
+            revision = served(db, row, self.strand_id, self.path, self._verified)
+            moment = _iso(str(revision.value["metadata"]["txTime"]))
+            if (start and moment < start) or (end and moment > end):
                 continue
-            out.append(Revision(t, k, doc_id, int(version), int(seq), simpleion.loads(blob)))
+            out.append(revision)
         return out
 
     # -- digests and proofs ------------------------------------------------------------------
+    def _subtree(self) -> Callable[[int, int], bytes]:
+        return subtree_reader(self._db(), self.path, self._verified)
+
+    def _root(self, tip: int) -> bytes:
+        """The digest at ``tip`` from checked digest-tree nodes."""
+        return self._subtree()(0, tip + 1)
+
+    @_guarded
     def digest(self, tip: int | None = None) -> SignedDigest:
         """The digest at ``tip`` (default: the current tip) and its signed checkpoint."""
         db = self._db()
         current = self._tip(db)
         tip = current if tip is None else tip
         if not 0 <= tip <= current:
-            raise NotFoundError("no-tip", f"no block {tip} (tip is {current})")
+            raise NotFoundError("no-tip", f"{self.path}: no block {tip} (tip is {current})")
         cached = self._checkpoint_cache
         if cached is not None and cached[0] == tip:
             return cached[1]
-        digest = self._subtree(db)(0, tip + 1)
+        digest = self._root(tip)
         moment = self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         text = checkpoint_text(Checkpoint(self.name, self.strand_id, tip, digest, moment))
         signed = SignedDigest(self.strand_id, tip, digest, sign_note(text, self.signer))
         self._checkpoint_cache = (tip, signed)
         return signed
 
+    def _folded(self, leaf: bytes, path: list[bytes], tip: int, what: str) -> list[bytes]:
+        """``path`` if it folds ``leaf`` to the digest at ``tip``, else IntegrityError."""
+        try:
+            proofs.verify_proof(leaf, path, self._root(tip))
+        except proofs.ProofError as e:
+            raise IntegrityError(
+                "proof", f"{self.path}: the proof of {what} to tip {tip} does not fold to the "
+                f"digest ({e.problem}); the file's rows disagree (run `ledger verify`)",
+            ) from e  # fmt: skip
+        return path
+
+    @_guarded
     def block_proof(self, seq: int, tip: int) -> list[bytes]:
         """The proof from blockHash ``seq`` to the digest at ``tip`` (GetBlock's Proof)."""
         if not 0 <= seq <= tip <= self.tip():
-            raise NotFoundError("no-tip", f"no proof from block {seq} to tip {tip}")
-        return inclusion_path(seq, tip + 1, self._subtree(self._db()))
+            raise NotFoundError("no-tip", f"{self.path}: no proof from block {seq} to tip {tip}")
+        leaf = block_row(self._db(), seq, self.path, self._verified).block_hash
+        path = inclusion_path(seq, tip + 1, self._subtree())
+        return self._folded(leaf, path, tip, f"block {seq}")
 
+    @_guarded
     def revision_proof(self, revision: Revision, tip: int) -> list[bytes]:
-        """The proof from a revision hash to the digest at ``tip`` (GetRevision's Proof)."""
-        row = (
-            self._db()
-            .execute(
-                "SELECT entries, revision_hashes, previous_hash FROM blocks WHERE seq=?",
-                (revision.sequence_no,),
-            )
-            .fetchone()
-        )
-        hashes = [] if row is None else _split_hashes(row[1])
-        if revision.hash not in hashes or not 0 <= revision.sequence_no <= tip <= self.tip():
+        """The proof from a revision hash to the digest at ``tip`` (GetRevision's Proof),
+        folded to that digest before it is handed out."""
+        seq = revision.sequence_no
+        exists = self._db().execute("SELECT 1 FROM blocks WHERE seq=?", (seq,)).fetchone()
+        row = None if exists is None else block_row(self._db(), seq, self.path, self._verified)
+        hashes = [] if row is None else row.revision_hashes
+        if row is None or revision.hash not in hashes or not 0 <= seq <= tip <= self.tip():
             raise NotFoundError(
                 "no-revision", f"revision {revision.document_id} v{revision.version}: "
-                f"not in block {revision.sequence_no} of this ledger, or past tip {tip}",
+                f"not in block {seq} of this ledger, or past tip {tip}",
             )  # fmt: skip
-        entries = _split_hashes(row[0])
         index = hashes.index(revision.hash)
         path = inclusion_path(index, len(hashes), lambda lo, hi: merkle_root(hashes[lo:hi]))
-        root_index = entries.index(merkle_root(hashes))
+        root_index = row.entries.index(merkle_root(hashes))
+        entries = row.entries
         path += inclusion_path(root_index, len(entries), lambda lo, hi: merkle_root(entries[lo:hi]))
-        if row[2]:  # the genesis block has no previous block
-            path.append(bytes(row[2]))
-        return path + self.block_proof(revision.sequence_no, tip)
+        if row.previous:  # the genesis block has no previous block
+            path.append(row.previous)
+        path += inclusion_path(seq, tip + 1, self._subtree())
+        what = f"revision {revision.document_id} v{revision.version}"
+        return self._folded(revision.hash, path, tip, what)
 
+    @_guarded
     def consistency_proof(self, old_tip: int, new_tip: int) -> list[bytes]:
         if not 0 <= old_tip <= new_tip <= self.tip():
-            raise NotFoundError("no-tip", f"no consistency proof from tip {old_tip} to {new_tip}")
-        return consistency_path(old_tip + 1, new_tip + 1, self._subtree(self._db()))
+            raise NotFoundError(
+                "no-tip", f"{self.path}: no consistency proof from tip {old_tip} to {new_tip}"
+            )
+        path = consistency_path(old_tip + 1, new_tip + 1, self._subtree())
+        try:
+            proofs.verify_consistency(
+                self._root(old_tip), self._root(new_tip), path, old_tip=old_tip, new_tip=new_tip
+            )
+        except proofs.ProofError as e:
+            raise IntegrityError(
+                "proof", f"{self.path}: the consistency proof from tip {old_tip} to {new_tip} "
+                f"does not verify ({e.problem}); run `ledger verify`",
+            ) from e  # fmt: skip
+        return path
 
+    @_guarded
     def verify_journal(self) -> int:
-        """Verify every block, the chain and the current digest; returns the number of blocks.
-        Raises :class:`proofs.ProofError` at the first problem. Reads one snapshot (a read
-        transaction), so concurrent writers neither disturb nor wait for it."""
+        """Check every table against the journal (``integrity.py``): blocks, chain, revisions,
+        documents, tables, digest-tree nodes, meta; returns the number of blocks. Raises
+        :class:`IntegrityError` naming the first row that disagrees, :class:`DamagedError` if
+        SQLite cannot read the file. Reads one snapshot (a read transaction), so concurrent
+        writers neither disturb nor wait for it."""
         db = self._db()
         db.execute("BEGIN")
         try:
-            return self._verify_snapshot()
+            count = integrity.verify(db, self.path)
         finally:
             db.execute("COMMIT")
-
-    def _verify_snapshot(self) -> int:
-        previous = b""
-        hashes = []
-        for seq, blob in enumerate(self.blocks()):
-            try:
-                block = simpleion.loads(blob)
-            except Exception as e:
-                raise proofs.MalformedError("not-ion", f"{self.path}: block {seq}", str(e)) from e
-            result = proofs.verify_block(block, f"{self.path}: block", writer_rules=True)
-            if result.sequence_no != seq or bytes(block["previousBlockHash"]) != previous:
-                raise proofs.VerificationError(
-                    "chain", f"{self.path}: block {seq}", "does not link to the previous block",
-                    expected=previous, actual=bytes(block["previousBlockHash"]),
-                )  # fmt: skip
-            previous = result.block_hash
-            hashes.append(previous)
-        root = merkle_root(hashes)
-        # the stored tree at the size read (a writer may have appended blocks since)
-        stored = self._subtree(self._db())(0, len(hashes))
-        if root != stored:
-            raise proofs.VerificationError(
-                "digest", self.path, "the digest is not the root of the block hashes",
-                expected=stored, actual=root,
-            )  # fmt: skip
-        return len(hashes)
-
-
-def _with_revisions(frame: bytes, revisions: list[bytes]) -> Any:
-    block = simpleion.loads(frame)
-    block["revisions"] = IonPyList.from_value(
-        IonType.LIST, [simpleion.loads(blob) for blob in revisions]
-    )
-    return block
-
-
-def _split_hashes(blob: bytes) -> list[bytes]:
-    return [bytes(blob[i : i + 32]) for i in range(0, len(blob), 32)]
+        if self._vkey is not None and os.path.exists(self.key_path):
+            self._read_signer()  # meta's vkey is the key file's (a copy without it: not checked)
+        return count
 
 
 def _iso(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise LedgerError("time", f"{text!r}: not an ISO-8601 time") from e
     return value if value.tzinfo else value.replace(tzinfo=UTC)

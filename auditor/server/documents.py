@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from auditor import jsonout
+from auditor.ledger import value_of
 from auditor.server import web
 from auditor.server.config import Party
 from auditor.server.routes import (
@@ -34,7 +35,6 @@ from auditor.server.service import (
     document_json,
     etag,
     summary_json,
-    value_of,
 )
 from auditor.server.web import ApiError, json_response
 

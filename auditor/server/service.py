@@ -17,6 +17,7 @@ one party to one table are committed together (group commit: one block, one fsyn
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +28,17 @@ from typing import Any
 
 from auditor import jsonout
 from auditor.bundle import receipt_bundle_for as bundle_for_revision
-from auditor.ledger import ConflictError, Ledger, LedgerError, NotFoundError, Revision
+from auditor.ledger import (
+    ConflictError,
+    DamagedError,
+    IntegrityError,
+    Ledger,
+    LedgerError,
+    NotFoundError,
+    Revision,
+    StorageError,
+    value_of,
+)
 from auditor.server import access
 from auditor.server.access import KEY_FIELD, ForbiddenError
 from auditor.server.config import Party, ServerConfig, TablePolicy
@@ -38,6 +49,8 @@ from auditor.server.web import ApiError, not_found
 WRITE_RETRIES = 3
 
 __all__ = ["ApiError", "GroupWriter", "Service", "WriteItem", "WriteJob", "Written"]
+
+log = logging.getLogger("qldb_audit.server")
 
 
 def forbidden(error: ForbiddenError) -> ApiError:
@@ -60,6 +73,12 @@ _LEDGER_STATUS = {
 
 
 def ledger_error(error: LedgerError) -> ApiError:
+    if isinstance(error, IntegrityError | DamagedError | StorageError):
+        # the server's own file disagrees with its journal, or cannot be used: not the
+        # client's input, and never served as if it were fine
+        log.error("ledger: %s", error)
+        return ApiError(503, "ledger-unavailable", "the ledger cannot serve this now (see the"
+                        " server's log; `qldb-audit ledger verify` names the row)")  # fmt: skip
     if isinstance(error, ConflictError):
         return ApiError(409, error.reason, str(error))
     if isinstance(error, NotFoundError) and error.reason != "no-table":
@@ -82,16 +101,6 @@ def etag(revision: Revision) -> str:
 
 def _etags(header: str) -> list[str]:
     return [t.strip() for t in header.split(",") if t.strip()]
-
-
-def value_of(data: Any) -> Any:
-    """A document's value as the KVS library gives it back: the data without ``_k``, or the
-    string of a ``{_k, _v}`` document."""
-    if isinstance(data, Mapping):
-        if set(data) == {KEY_FIELD, "_v"}:
-            return data["_v"]
-        return {k: v for k, v in data.items() if k != KEY_FIELD}
-    return data
 
 
 def document_json(revision: Revision) -> dict[str, Any]:
@@ -376,7 +385,10 @@ class Service:
                 raise ApiError(400, "cursor", "cursor: not one this server gave")
             first = int(cursor)
         size_limit = min(limit or self.config.page_size, 1000)
-        everything = self.ledger.history(table, key)
+        try:
+            everything = self.ledger.history(table, key)
+        except NotFoundError as e:  # a key never written: as absent as one not yours
+            raise not_found(f"{table}/{key}") from e
         shown = {id(r) for r in access.visible(party, policy, everything)}
         if not shown:
             raise not_found(f"{table}/{key}")
