@@ -58,9 +58,9 @@ def digests(tmp_path: Path) -> Path:
 
 
 def write_export(tmp_path: Path, name: str, objects: mut.Objects | None, fmt: str,
-                 journal: gen.Journal = JOURNAL) -> Path:  # fmt: skip
+                 journal: gen.Journal = JOURNAL, pretty: bool = False) -> Path:  # fmt: skip
     out = tmp_path / name
-    gen.write(gen.render_export(journal, fmt, objects), out)
+    gen.write(gen.render_export(journal, fmt, objects, pretty), out)
     return out
 
 
@@ -177,12 +177,13 @@ def test_the_generators_tree_is_the_engines(n: int) -> None:
     ],
     ids=["seed1", "one-block-objects", "genesis-without-previous"],
 )
-@pytest.mark.parametrize("fmt", ["ion_text", "ion_binary"])
+@pytest.mark.parametrize("fmt", ["ion_text", "ion_binary", "pretty"])
 def test_other_journals_verify(settings: gen.Settings, fmt: str, tmp_path: Path) -> None:
     journal = gen.generate(settings)
-    files = gen.render_export(journal, fmt)
+    pretty, fmt = fmt == "pretty", "ion_text" if fmt == "pretty" else fmt
+    files = gen.render_export(journal, fmt, pretty=pretty)
     gen.check_rendered(journal, files, fmt)
-    export = write_export(tmp_path, "x", None, fmt, journal)
+    export = write_export(tmp_path, "x", None, fmt, journal, pretty)
     last = len(journal.blocks) - 1
     digest = tmp_path / "d.json"
     digest.write_text(json.dumps(gen.get_digest(journal, last)))
