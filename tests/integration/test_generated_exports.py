@@ -295,12 +295,69 @@ def test_a_fork(tmp_path: Path) -> None:
     assert verify_export(fork_export, theirs)[0] == 0
 
 
+# -- one changed field name or strand ------------------------------------------------------------
+RED_SEQ, RED_INDEX = next(
+    (s, i)
+    for s, b in enumerate(JOURNAL.blocks)
+    for i, r in enumerate(b.get("revisions") or [])
+    if "dataHash" in r
+)
+USER_SEQ = JOURNAL.kinds.index("mixed")
+REDACTION_SEQ = JOURNAL.kinds.index("redaction")
+DATA_INDEX = next(i for i, r in enumerate(JOURNAL.blocks[USER_SEQ]["revisions"]) if "data" in r)
+STRAND = JOURNAL.strand_id[:-1] + chr(ord(JOURNAL.strand_id[-1]) ^ 1)  # one bit
+# Each a one-bit change (a letter of a field name or of the strand id) that today's verifier
+# passes with exit 0: an unknown field is ignored and the known one is then "absent".
+FIELD_GAPS = {
+    "transactionInfo": (USER_SEQ, "transactionInfo", "transactionInfn", None),
+    "redactionInfo": (REDACTION_SEQ, "redactionInfo", "redactionInfn", None),
+    "blockAddress": (USER_SEQ, "blockAddress", "blockAddresr", None),
+    "transactionId": (USER_SEQ, "transactionId", "transactionIe", None),
+    "revision data (becomes a delete)": (USER_SEQ, "data", "date", DATA_INDEX),
+    "revision blockAddress": (USER_SEQ, "blockAddress", "blockAddresr", DATA_INDEX),
+    "revision dataHash (becomes a delete)": (RED_SEQ, "dataHash", "dataHasi", RED_INDEX),
+}
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: an unknown field is ignored, the known one "
+                   "is then absent (exit 0)")  # fmt: skip
+@pytest.mark.parametrize("field", sorted(FIELD_GAPS))
+def test_a_renamed_field_is_refused(field: str, tmp_path: Path, digests: Path) -> None:
+    seq, old, new, revision = FIELD_GAPS[field]
+    objects = mut.rename_field(BASE, seq, old, new, revision)
+    export = write_export(tmp_path, "x", objects, "ion_binary")
+    assert verify_export(export, digests / f"{LAST}.json")[0] in (1, 2)
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: a block's strandId is not compared with the "
+                   "export's strand (exit 0)")  # fmt: skip
+@pytest.mark.parametrize("seq", [USER_SEQ, JOURNAL.kinds.index("system", 2)])
+def test_a_block_of_another_strand_is_refused(seq: int, tmp_path: Path, digests: Path) -> None:
+    export = write_export(tmp_path, "x", mut.relabel_strand(BASE, seq, STRAND), "ion_text")
+    assert verify_export(export, digests / f"{LAST}.json")[0] in (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "revision"),
+    [("revisions", "revisionr", None), ("entriesHash", "entriesHasi", None),
+     ("metadata", "metadatq", DATA_INDEX)],
+)  # fmt: skip
+def test_renamed_fields_it_refuses(
+    old: str, new: str, revision: int | None, tmp_path: Path, digests: Path
+) -> None:
+    export = write_export(tmp_path, "x", mut.rename_field(BASE, USER_SEQ, old, new, revision),
+                          "ion_text")  # fmt: skip
+    assert verify_export(export, digests / f"{LAST}.json")[0] == 2
+
+
 # -- single-bit flips ---------------------------------------------------------------------------
 # A flip that changes only what no QLDB hash or link covers (blockTimestamp, the transactionId
 # of a block without user revisions, a deleted revision's metadata), or that reads as the same
 # values, may pass: the verifier can only report such fields as not proven. Every other flip
-# must be refused. KNOWN_GAPS: covered changes today's verifier passes (reported to the lead).
+# must be refused, except the known gaps above (renamed fields, another strand) and Ion the
+# strict reader refuses but amazon.ion's C extension reads (it normalizes invalid timestamps).
 FLIPS_PER_FORMAT = 40
+KNOWN_GAPS = ("renamed", "strandId", "unreadable")
 
 
 def _flips(fmt: str) -> list[tuple[str, bytes, bytes, str]]:
@@ -320,50 +377,48 @@ def _flips(fmt: str) -> list[tuple[str, bytes, bytes, str]]:
 @pytest.mark.parametrize("fmt", ["ion_text", "ion_binary"])
 def test_single_bit_flips(fmt: str, tmp_path: Path, digests: Path) -> None:
     export = write_export(tmp_path, "x", None, fmt)
-    passed_covered = []
+    passed_covered, refused = [], 0
     for name, data, flipped, kind in _flips(fmt):
         (export / name).write_bytes(flipped)
         code, _ = verify_export(export, digests / f"{LAST}.json")
         (export / name).write_bytes(data)
-        if kind == "covered" and code == 0:
-            passed_covered.append(_first_difference(data, flipped, fmt))
         assert code in (0, 1, 2, 3)
+        refused += code != 0
+        if kind == "covered" and code == 0:
+            passed_covered.append(_first_difference(data, flipped))
     unknown = [p for p in passed_covered if not any(g in p for g in KNOWN_GAPS)]
     assert not unknown, unknown
+    assert refused > FLIPS_PER_FORMAT // 2
 
 
-KNOWN_GAPS = (
-    # an unknown field name where a known one was: the field is then ignored
-    "renamed",
-)
-
-
-def _first_difference(old: bytes, new: bytes, fmt: str) -> str:
-    a, b = mut.ion_values(old), mut.ion_values(new)
-    for x, y in zip(a, b, strict=True):
-        if set(x) != set(y):
-            return f"renamed {sorted(set(x) - set(y))} -> {sorted(set(y) - set(x))}"
-        for key in x:
-            if gen.ion_hash(x[key]) != gen.ion_hash(y[key]):
-                sub = _nested_rename(x[key], y[key])
-                return f"{key}: {sub}" if sub else f"value of {key}"
+def _first_difference(old: bytes, new: bytes) -> str:
+    try:
+        values = mut.ion_values(new)
+    except Exception:  # noqa: BLE001
+        return "unreadable by the pure-Python reader"
+    for x, y in zip(mut.ion_values(old), values, strict=True):
+        sub = _difference(x, y)
+        if sub:
+            return sub
     return "?"
 
 
-def _nested_rename(x: Any, y: Any) -> str:
+def _difference(x: Any, y: Any, path: str = "") -> str:
     if hasattr(x, "keys") and hasattr(y, "keys"):
-        if set(x) != set(y):
-            return f"renamed {sorted(set(x) - set(y))} -> {sorted(set(y) - set(x))}"
+        if sorted(x) != sorted(y):
+            return f"{path} renamed {sorted(set(x) - set(y))} -> {sorted(set(y) - set(x))}"
         for key in x:
-            sub = _nested_rename(x[key], y[key])
+            sub = _difference(x[key], y[key], f"{path}.{key}")
             if sub:
-                return f"{key}.{sub}"
+                return sub
+        return ""
     if isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
         for i, (p, q) in enumerate(zip(x, y, strict=True)):
-            sub = _nested_rename(p, q)
+            sub = _difference(p, q, f"{path}[{i}]")
             if sub:
-                return f"[{i}].{sub}"
-    return ""
+                return sub
+        return ""
+    return "" if gen.ion_hash(x) == gen.ion_hash(y) else f"{path} value"
 
 
 # -- receipts: wrong data is refused --------------------------------------------------------------
