@@ -44,6 +44,7 @@ from amazon.ion import simpleion
 from auditor.ionframe import ION_BINARY_MARKER, check_framing
 from proofs import HASH_LENGTH, MAX_PROOF_LENGTH, BlockAddress, MalformedError, block_address
 from proofs.note import parse_checkpoint, split_note
+from proofs.qldb import BLOCK_FIELDS, REVISION_FIELDS
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 100  # containers inside containers, in any input
@@ -463,7 +464,7 @@ def _digest(obj: Any, where: str, canonical: bool = False) -> Digest:
 # -- JSON documents ----------------------------------------------------------------------------
 _KVS_FIELDS = {"BlockAddress", "RevisionHash", "Proof", "LedgerDigest"}
 _KVS_OPTIONAL = frozenset({"LedgerName", "TableName", "DocumentId"})
-_REVISION_FIELDS = frozenset({"blockAddress", "hash", "data", "dataHash", "metadata"})
+_REVISION_FIELDS = REVISION_FIELDS
 
 
 def _from_json(doc: Any, path: str) -> Artefact:
@@ -652,11 +653,7 @@ def _check_revision_shape(revision: Any, where: str) -> None:
             raise MalformedError("unknown-field", _at(where, str(key)), "unknown field")
 
 
-_BLOCK_FIELDS = frozenset({
-    "blockAddress", "transactionId", "blockTimestamp", "blockHash", "entriesHash",
-    "previousBlockHash", "entriesHashList", "transactionInfo", "redactionInfo", "revisions",
-    "revisionSummaries",
-})  # fmt: skip
+_BLOCK_FIELDS = BLOCK_FIELDS
 _STREAM_FIELDS = frozenset({"qldbStreamArn", "recordType", "payload"})
 
 

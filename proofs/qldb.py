@@ -233,6 +233,23 @@ def _in_list(name: str, locator: str, value: bytes, entries: list[bytes]) -> Che
 
 
 _STRAND = re.compile(r"[A-Za-z0-9]{1,64}")
+BLOCK_FIELDS = frozenset({
+    "blockAddress", "transactionId", "blockTimestamp", "blockHash", "entriesHash",
+    "previousBlockHash", "entriesHashList", "transactionInfo", "redactionInfo", "revisions",
+    "revisionSummaries",
+})  # fmt: skip
+REVISION_FIELDS = frozenset({"blockAddress", "hash", "data", "dataHash", "metadata"})
+_SUMMARY_FIELDS = frozenset({"hash", "documentId"})
+
+
+def _known_fields(struct: Any, fields: frozenset[str], locator: str) -> None:
+    """No field a check does not know: a renamed field must not pass as an absent one (a
+    ``data`` renamed ``date`` would turn a checked revision into a "deleted" one)."""
+    for key in struct:
+        if key not in fields:
+            raise MalformedError("unknown-field", f"{locator}.{key}", "unknown field")
+
+
 _ADDRESS_FIELDS = frozenset({"strandId", "sequenceNo"})
 
 
@@ -331,9 +348,12 @@ def verify_block(
     Raises :class:`MalformedError` for a wrong shape, :class:`VerificationError` at the first
     mismatch (its ``reason`` names the check).
     """
+    if not isinstance(block, Mapping):
+        raise MalformedError("not-a-struct", locator, "expected an Ion struct")
     address = _address(block, locator)
     strand, sequence = (address.strand_id, address.sequence_no) if address else (None, None)
     where = f"{locator} {sequence}" if sequence is not None else locator
+    _known_fields(block, BLOCK_FIELDS, where)
     entries = _hash_list(
         _get(block, "entriesHashList", where), f"{where}.entriesHashList", MAX_ENTRIES
     )
@@ -360,6 +380,7 @@ def verify_block(
         for i, revision in enumerate(revisions):
             at = f"{where}.revisions[{i}]"
             leaves.append(_hash(revision, "hash", at))
+            _known_fields(revision, REVISION_FIELDS, at)
             if _get(revision, "metadata", at, required=False) is None:
                 if "data" in revision or "dataHash" in revision:
                     raise MalformedError(
@@ -387,6 +408,7 @@ def verify_block(
         ]
         for i, summary in enumerate(summaries):
             at = f"{where}.revisionSummaries[{i}]"
+            _known_fields(summary, _SUMMARY_FIELDS, at)
             _check_document(summary, "documentId", at, documents)
             shown.append(str(_get(summary, "documentId", at, required=False)))
         leaves_name = "revisionSummaries"
@@ -396,15 +418,18 @@ def verify_block(
             "the block has user revisions, transactionInfo names no documents",
             expected=", ".join(shown), actual="no documents field",
         )  # fmt: skip
+    redaction = _get(block, "redactionInfo", where, required=False)
     if documents:
-        # Every document the transaction wrote has a revision in its block.
-        if leaves is None:
+        # Every document the transaction wrote has a revision in its block, or is one whose
+        # earlier revision the block's redactionInfo names (a redaction writes none).
+        redacted = _redacted_documents(redaction, f"{where}.redactionInfo")
+        if leaves is None and not redacted:
             raise MalformedError(
                 "missing-field",
                 f"{where}.revisions",
                 "transactionInfo names documents, the block shows no revisions",
             )
-        missing = sorted(str(d) for d in documents if str(d) not in shown)
+        missing = sorted(str(d) for d in documents if str(d) not in shown and d not in redacted)
         if missing:
             raise VerificationError(
                 "transaction-documents", f"{where}.{leaves_name}",
@@ -425,7 +450,6 @@ def verify_block(
             "blockTimestamp": _get(block, "blockTimestamp", where),
         }
         checks.append(_in_list("block-header", where, ion_hash(header), entries))
-    redaction = _get(block, "redactionInfo", where, required=False)
     if redaction is not None:
         checks.append(
             _in_list("redaction-info", f"{where}.redactionInfo", ion_hash(redaction), entries)
@@ -458,6 +482,17 @@ def verify_block(
         revisions_deleted=counts["deleted"],
         revisions_system=counts["system"],
     )
+
+
+def _redacted_documents(redaction: Any, locator: str) -> set[str]:
+    """The document ids a block's ``redactionInfo.revisions`` names (empty when none)."""
+    if redaction is None:
+        return set()
+    entries = _get(redaction, "revisions", locator, required=False)
+    if not isinstance(entries, list):
+        return set()
+    return {e["documentId"] for e in entries if isinstance(e, Mapping)
+            and isinstance(e.get("documentId"), str)}  # fmt: skip
 
 
 def _check_links(
