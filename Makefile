@@ -5,7 +5,7 @@ VENV := .venv
 ORACLE_VENV := .venv-oracle
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit oracle bench clean
+.PHONY: demo test lint typecheck unit oracle bench mutate clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ test: lint typecheck unit
 
 bench: $(VENV)/.installed oracle
 	$(BIN)/python bench/bench_ion_hash.py --oracle-python $(ORACLE_VENV)/bin/python
+
+# Mutation testing (not part of `make test`): every target of tools/mutate.toml, or one file:
+#   make mutate MUTATE="proofs/qldb.py -- tests/unit/test_qldb.py"
+MUTATE ?=
+mutate: $(VENV)/.installed
+	$(BIN)/python tools/mutate.py $(MUTATE)
 
 clean:
 	rm -rf $(VENV) $(ORACLE_VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .hypothesis

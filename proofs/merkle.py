@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from proofs.errors import MalformedError, VerificationError
 
@@ -371,7 +371,7 @@ class Frontier:
 
     size: int = 0
     roots: tuple[bytes, ...] = ()
-    node: Node = field(default=dot, compare=False, repr=False)
+    node: Node = dot
 
     def __post_init__(self) -> None:
         size = self.size

@@ -4,6 +4,7 @@ RFC 6962 shapes (checked against the RFCs' recursive definitions), exact lengths
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 
@@ -368,3 +369,97 @@ def test_frontier_refuses_wrong_shapes_and_roots() -> None:
     with pytest.raises(MalformedError):
         verify_frontier(Frontier(), h(1))
     assert Frontier.of([], concat).root() == b""
+
+
+# -- tests that kill the mutants tools/mutate.py found (see tools/mutate.toml) ------------------
+def naive_dot(a: bytes, b: bytes) -> bytes:
+    """QLDB's dot by its definition: compare as signed int8 from byte 31 down to byte 0."""
+    for i in reversed(range(32)):
+        x, y = (a[i] ^ 0x80) - 0x80, (b[i] ^ 0x80) - 0x80
+        if x != y:
+            return hashlib.sha256(a + b if x < y else b + a).digest()
+    return hashlib.sha256(a + b).digest()
+
+
+def test_dot_matches_its_definition_on_every_edge_byte_and_position() -> None:
+    edges = [0x00, 0x01, 0x7E, 0x7F, 0x80, 0x81, 0xFE, 0xFF]
+    base = h(7)
+    checked = 0
+    for position in (31, 30, 16, 1, 0):
+        for x in edges:
+            for y in edges:
+                for tail in (0x00, 0x80):  # the bytes after `position` tie, then differ
+                    a = bytearray(base)
+                    b = bytearray(base)
+                    a[position], b[position] = x, y
+                    if position > 0:
+                        a[position - 1], b[position - 1] = tail, tail ^ 0x01
+                    assert dot(bytes(a), bytes(b)) == naive_dot(bytes(a), bytes(b))
+                    assert dot(bytes(b), bytes(a)) == naive_dot(bytes(a), bytes(b))
+                    checked += 1
+    assert checked == 5 * 8 * 8 * 2
+    # the sign bit alone orders 0x00 above 0x80, whatever the earlier bytes say
+    a, b = bytes(30) + b"\x00\x00", bytes(30) + b"\x01\x80"
+    assert dot(a, b) == hashlib.sha256(b + a).digest()
+
+
+def test_dot_names_the_side_that_is_not_a_hash() -> None:
+    for left, right, locator in [
+        (b"\x00" * 31, h(1), "dot left"),
+        (h(1), b"\x00" * 31, "dot right"),
+        (b"", b"\x00" * 33, "dot right"),
+        (b"\x00" * 33, b"", "dot left"),
+    ]:
+        with pytest.raises(MalformedError) as e:
+            dot(left, right)
+        assert e.value.locator == locator
+
+
+def test_the_proof_length_cap_is_256() -> None:
+    assert MAX_PROOF_LENGTH == 256
+    assert fold(h(0), [h(1)] * 256) == fold(fold(h(0), [h(1)] * 255), [h(1)])
+    with pytest.raises(MalformedError, match="at most 256 elements, got 257"):
+        fold(h(0), [h(1)] * 257)
+
+
+def test_position_and_size_errors_name_the_proof_and_the_value() -> None:
+    cases: list[tuple[Any, str, str]] = [
+        (lambda: inclusion_path_length(True, 5), "inclusion", "the leaf index must be an integer"),
+        (lambda: inclusion_path_length(0, -1), "inclusion", "the tree size -1 is out of range"),
+        (lambda: inclusion_root(5, 5, h(0), []), "inclusion", "leaf 5 is not in a tree of 5"),
+        (lambda: inclusion_root(0, 1.5, h(0), []), "inclusion", "the tree size must be an integer"),
+        (lambda: verify_inclusion(2, 5, h(0), [h(1)], h(2)), "inclusion",
+         "a proof for leaf 2 of 5 has 3 elements, got 1"),
+        (lambda: inclusion_path(0, 0, []), "inclusion", "leaf 0 is not in a tree of 0"),
+        (lambda: consistency_path_length(None, 3), "consistency",
+         "the old tree size must be an integer"),
+        (lambda: consistency_path_length(1, "3"), "consistency",
+         "the new tree size must be an integer"),
+        (lambda: consistency_roots(2, 1, h(0), []), "consistency",
+         "no proof from size 2 to size 1"),
+        (lambda: consistency_roots(2, 5, h(0), [h(2)]), "consistency",
+         "a proof from size 2 to size 5 has 2 elements, got 1"),
+        (lambda: verify_consistency_proof(2, 5, h(0), h(1), [h(2)]), "consistency",
+         "a proof from size 2 to size 5 has 2 elements, got 1"),
+        (lambda: consistency_path(0, 3, []), "consistency", "no proof from size 0 to size 3"),
+        (lambda: verify_frontier(Frontier(), h(1)), "frontier",
+         "an empty tree has no root to verify"),
+    ]  # fmt: skip
+    for call, locator, problem in cases:
+        with pytest.raises(MalformedError) as e:
+            call()
+        assert (e.value.locator, e.value.problem) == (locator, problem)
+
+
+def test_frontier_roots_are_bytes_and_errors_name_the_frontier() -> None:
+    frontier = Frontier(1, (bytearray(h(1)),))  # type: ignore[arg-type]
+    assert type(frontier.roots[0]) is bytes
+    with pytest.raises(VerificationError) as v:
+        verify_frontier(frontier, h(2))
+    assert v.value.locator == "frontier"
+    with pytest.raises(VerificationError) as v:
+        verify_inclusion(0, 2, h(0), [h(1)], h(2))
+    assert v.value.locator == "inclusion"
+    with pytest.raises(VerificationError) as v:
+        verify_consistency_proof(1, 2, h(0), h(2), [h(1)])
+    assert v.value.locator == "consistency"

@@ -357,3 +357,68 @@ def test_b64decode_is_strict_and_canonical() -> None:
         assert (e.value.reason, e.value.locator) == ("not-base64", "file.json: field"), bad
     with pytest.raises(MalformedError, match="got a bytes"):
         b64decode(b"AAECAw==", "f")
+
+
+# -- tests that kill the mutants tools/mutate.py found (see tools/mutate.toml) ------------------
+def test_statuses_are_stable_words() -> None:
+    assert [s.value for s in Status] == ["verified", "invalid", "untrusted"]
+
+
+def test_an_invalid_line_is_never_a_verified_key() -> None:
+    bad = TEXT + "\n" + CARMAKER.line("another text\n") + DEALER.line(TEXT)
+    result = check_note(bad, [CARMAKER.key, DEALER.key])
+    assert result.signatures[0].key == CARMAKER.key
+    assert result.verified_keys() == (DEALER.key,)
+    assert result.trusted_signers == ("dealer",)
+
+
+def test_the_note_size_limit_is_64_kib_exactly() -> None:
+    assert MAX_NOTE_BYTES == 65536
+    line = CARMAKER.line("x\n")
+    filler = 65536 - len(("\n\n" + line).encode())
+    for size, ok in ((filler, True), (filler + 1, False)):
+        text = "x" * size + "\n"
+        note = text + "\n" + CARMAKER.line(text)
+        assert len(note.encode()) == 65536 + (not ok)
+        for form in (note, note.encode()):
+            if ok:
+                assert check_note(form, [CARMAKER.key])
+            else:
+                with pytest.raises(MalformedError, match="larger than 65536 bytes"):
+                    check_note(form, [CARMAKER.key])
+
+
+def test_the_shortest_text_and_signature() -> None:
+    # the text "\n" (one empty line), and a signature of one byte after the key id
+    note = "\n\n" + CARMAKER.line("\n")
+    assert verify_note(note, [CARMAKER.key]).text == "\n"
+    short = "\n\n— other " + base64.b64encode(b"\x00\x00\x00\x00\x01").decode() + "\n"
+    [line] = check_note(short, []).signatures
+    assert (line.key_id, line.signature, line.status) == (bytes(4), b"\x01", Status.UNTRUSTED)
+
+
+def test_a_control_character_is_located_by_line() -> None:
+    with pytest.raises(MalformedError) as e:
+        parse_note("\n\tx\n\n" + CARMAKER.line("\n\tx\n"))
+    assert e.value.locator == "note line 2"
+
+
+def test_verifier_keys_whose_base64_holds_a_plus() -> None:
+    signer = next(s for s in (Signer("plus") for _ in range(200)) if "+" in str(s.key)[14:])
+    assert parse_vkey(str(signer.key)) == signer.key
+    with pytest.raises(MalformedError) as e:
+        parse_vkey("a b+" + str(signer.key).removeprefix("plus+"))
+    assert e.value.problem == "expected name+keyid+base64key"
+
+
+def test_checkpoint_digest_errors_name_the_digest() -> None:
+    with pytest.raises(MalformedError) as e:
+        checkpoint_text(Checkpoint("carmaker", "s", 0, bytes(31), "2025-07-31T12:00:00Z"))
+    assert e.value.locator == "checkpoint digest"
+    text = checkpoint_text(CHECKPOINT)
+    digest = base64.b64encode(bytes(range(32))).decode()
+    for bad, reason in ((base64.b64encode(bytes(31)).decode(), "hash-length"),
+                        (digest[:-1], "not-base64")):  # fmt: skip
+        with pytest.raises(MalformedError) as e:
+            parse_checkpoint(text.replace(digest, bad))
+        assert (e.value.locator, e.value.reason) == ("checkpoint digest", reason)
