@@ -25,9 +25,7 @@ def from_json(value: Any, where: str) -> Tree:
     Raises :class:`MalformedError` naming ``where`` and the field."""
     if not isinstance(value, dict) or set(value) != {"size", "roots"}:
         raise MalformedError("not-a-struct", where, "expected exactly {size, roots}")
-    size, roots = value["size"], value["roots"]
-    if isinstance(size, bool) or not isinstance(size, int):
-        raise MalformedError("frontier", f"{where}.size", "expected an integer >= 0")
+    size, roots = value["size"], value["roots"]  # the size is checked by the Frontier
     if not isinstance(roots, list):
         raise MalformedError("frontier", f"{where}.roots", "expected a list of base64 hashes")
     decoded = tuple(b64decode(text, f"{where}.roots[{i}]") for i, text in enumerate(roots))
