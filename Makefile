@@ -7,7 +7,7 @@ WHEEL_VENV := .venv-wheel
 DIST := dist
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit wheel-check oracle bench clean
+.PHONY: demo test lint typecheck unit wheel-check oracle bench mutate clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ test: lint typecheck unit wheel-check
 
 bench: $(VENV)/.installed oracle
 	$(BIN)/python bench/bench_ion_hash.py --oracle-python $(ORACLE_VENV)/bin/python
+
+# Mutation testing (not part of `make test`): every target of tools/mutate.toml, or one file:
+#   make mutate MUTATE="proofs/qldb.py -- tests/unit/test_qldb.py"
+MUTATE ?=
+mutate: $(VENV)/.installed
+	$(BIN)/python tools/mutate.py $(MUTATE)
 
 clean:
 	rm -rf $(VENV) $(ORACLE_VENV) $(WHEEL_VENV) $(DIST) build .pytest_cache .mypy_cache .ruff_cache .coverage .hypothesis

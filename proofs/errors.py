@@ -10,6 +10,7 @@ Messages follow one style: ``<locator>: <problem> (expected <x>, got <y>)``, has
 from __future__ import annotations
 
 import base64
+import binascii
 
 Value = bytes | str | int | None
 
@@ -21,6 +22,23 @@ def b64(value: Value) -> str:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     return str(value)
+
+
+def b64decode(text: object, locator: str) -> bytes:
+    """Strict base64 (RFC 4648 §4): the standard alphabet, padding, no whitespace, and canonical
+    (no stray bits in the last character), so exactly one text decodes to given bytes. Raises
+    :class:`MalformedError` (reason ``not-base64``)."""
+    if not isinstance(text, str):
+        raise MalformedError(
+            "not-base64", locator, f"expected base64 text, got a {type(text).__name__}"
+        )
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error, ValueError) as e:
+        raise MalformedError("not-base64", locator, "not valid base64") from e
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise MalformedError("not-base64", locator, "not canonical base64")
+    return raw
 
 
 class ProofError(Exception):

@@ -1,5 +1,5 @@
-"""Ion 1.0 text reader (amazon-ion docs/spec.md, symbols.md, stringclob.md and the ANTLR
-grammar IonText.g4), in pure Python.
+"""Ion 1.0 text reader (the amazon-ion/ion-docs specification of text, symbols, strings and
+clobs, and the ANTLR grammar IonText.g4), in pure Python.
 
 Recursive descent over a ``str``; every step consumes at least one character, so it cannot
 hang. Decisions where the specification leaves room (each follows the grammar or both

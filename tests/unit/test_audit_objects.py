@@ -182,5 +182,5 @@ def test_qldb_rules_keep_malformed_blocks_malformed(ledger: Ledger, tmp_path: Pa
     lines = data.split(b"\n")
     lines[0] = lines[0].replace(b"entriesHashList", b"entriesHashLisX", 1)
     result = verify_object(b"\n".join(lines), qldb)
-    assert [(i.kind, i.check) for i in result.issues] == [(MALFORMED, "missing-field")]
+    assert [(i.kind, i.check) for i in result.issues] == [(MALFORMED, "unknown-field")]
     assert result.counts.blocks_verified == 2
