@@ -1,4 +1,4 @@
-"""Ion 1.0 binary reader (the Ion 1.0 binary encoding specification of amazon-ion/ion-docs), in pure Python.
+"""Ion 1.0 binary reader (the binary encoding specification of amazon-ion/ion-docs), pure Python.
 
 Every value's length is read before its body, checked against its container (or the input) and
 the limits, and then the body is decoded by slicing: no loop runs without consuming input, so a
