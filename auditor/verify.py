@@ -525,7 +525,7 @@ def _fits(
             "the digest tip is behind the block (a digest cannot cover a later block)",
             expected=f">= {stated.sequence_no}", actual=tip.sequence_no,
         )  # fmt: skip
-    need = proofs.audit_path_length(stated.sequence_no, tip.sequence_no + 1)
+    need = proofs.inclusion_path_length(stated.sequence_no, tip.sequence_no + 1)
     if len(proof) < need or (exact and len(proof) != need):
         raise VerificationError(
             "proof-shape", f"{where}: Proof",
