@@ -14,7 +14,9 @@ A claim is *required* when the command asserts it; other claims are reported so 
 sees what was not proven, without deciding the verdict (a receipt's block address, for
 example: QLDB's proofs carry no positions, and the receipt's verdict is about its revision).
 
-One function maps verdicts to exit codes (the CLI) and one to HTTP statuses (the server):
+One function maps verdicts to exit codes (:func:`exit_code`; the server's adapter,
+``auditor/server/judge.py``, answers 200 with the same report, or 4xx when nothing could be
+read):
 
 =============  ====  =========================================================================
 status         exit  meaning
@@ -54,7 +56,6 @@ class Status(StrEnum):
 
 VERIFIED, REFUTED, MALFORMED, NOT_PROVEN = "verified", "refuted", "malformed", "not-proven"
 EXIT_CODES = {VERIFIED: 0, REFUTED: 1, MALFORMED: 2, NOT_PROVEN: 3}
-HTTP_STATUSES = {VERIFIED: 200, REFUTED: 200, NOT_PROVEN: 200, MALFORMED: 422}
 _SEVERITY = {VERIFIED: 0, NOT_PROVEN: 1, MALFORMED: 2, REFUTED: 3}
 
 
@@ -195,13 +196,16 @@ class VerdictBuilder:
             self.notes.append(text)
 
     def build(self, error: ProofError | None = None) -> Verdict:
+        """The verdict: a :class:`VerificationError` becomes a refuted claim, any other error
+        (malformed input) the verdict's ``error``."""
         malformed = None
         if isinstance(error, VerificationError):
             self.refuted(error)
-        elif isinstance(error, MalformedError):
-            malformed = error
         elif error is not None:
-            malformed = MalformedError(error.reason, error.locator, error.problem)
+            malformed = (
+                error if isinstance(error, MalformedError)
+                else MalformedError(error.reason, error.locator, error.problem)
+            )  # fmt: skip
         return Verdict(
             self.subject, self.kind, tuple(self.claims), tuple(self.facts.items()),
             tuple(self.document), tuple(self.notes), malformed,
@@ -218,12 +222,6 @@ def exit_code(verdicts: Iterable[Verdict]) -> int:
     if not items:
         return EXIT_CODES[MALFORMED]
     return EXIT_CODES[max((v.status for v in items), key=_SEVERITY.__getitem__)]
-
-
-def http_status(verdict: Verdict) -> int:
-    """The server's status for a verdict: 422 when the input cannot be used, else 200 (the body
-    carries the verdict; a refuted or unproven claim is an answer, not an error)."""
-    return HTTP_STATUSES[verdict.status]
 
 
 def summary(verdicts: Iterable[Verdict]) -> dict[str, int]:

@@ -34,8 +34,8 @@ MANIFEST: list[dict[str, Any]] = json.loads((ARTEFACTS / "manifest.json").read_t
 PREFIX = {0: "OK:", 1: "FAIL:", 2: "ERROR:", 3: "NOT PROVEN:"}
 STATUS = {0: "verified", 1: "refuted", 2: "malformed", 3: "not-proven"}
 CLAIM_FIELDS = {"name", "status", "required", "subject", "text", "expected", "actual", "anchor"}
-ITEM_FIELDS = {"file", "kind", "status", "exit_code", "claims", "facts", "anchors", "notes",
-               "error"}  # fmt: skip
+ITEM_FIELDS = {"file", "kind", "status", "exit_code", "claims", "facts", "document", "anchors",
+               "notes", "error"}  # fmt: skip
 
 KMA3_TIP = '{strandId:"KmA3ZZca7vAIiJAK9S5Iwl",sequenceNo:123}'
 

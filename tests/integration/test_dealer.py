@@ -53,7 +53,7 @@ def test_the_verdict_says_what_was_verified_on_stdout(files: dict[str, Path]) ->
     for text in ("ledger: carmaker", "table: invoices", "key: TEST10011", "version: 0",
                  "signed by: carmaker+", "checkpoint: tip", "billTo: ABC Car Dealer Pte Ltd",
                  "carInfo.unitPrice: 51990.50", "quantity: 10", "paymentStatus: PENDING",
-                 "anchor:      the key carmaker you supplied"):  # fmt: skip
+                 "anchor:      the key carmaker+"):  # fmt: skip
         assert text in out, text
     assert "not proven:  the block address" in out  # and what was not proven, in plain words
 
