@@ -35,7 +35,7 @@ from datetime import datetime
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Any
 
-from proofs import ionvalue as iv
+import proofs.ionvalue as iv
 from proofs.errors import MalformedError
 
 HashFunction = Callable[[bytes], bytes]

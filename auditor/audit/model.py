@@ -198,3 +198,32 @@ class ObjectResult:
     notes: list[str] = field(default_factory=list)
     opaque: list[int] = field(default_factory=list)  # QLDB rules: blocks without transactionInfo
     notable: list[dict[str, Any]] = field(default_factory=list)  # redacted / deleted revisions
+
+
+# (name, what it checks, the issue checks that belong to it)
+CHECKS: list[tuple[str, str, frozenset[str]]] = [
+    ("manifest", "every data object the completed manifest lists exists and is listed once; "
+     "only listed objects are used", frozenset({"missing-object", "duplicate-object"})),
+    ("objects-readable", "each data object reads as the export's format",
+     frozenset({"not-ion", "not-json", "empty", "truncated", "unreadable", "unreadable-tail",
+                "too-large", "not-a-block", "worker"})),
+    ("object-names", "object names are <strandId>.<first>-<last>.<ext> and each object holds "
+     "exactly those blocks", frozenset({"object-name", "object-range"})),
+    ("sequence", "sequenceNo is contiguous, in order, across objects", frozenset({"sequence"})),
+    ("chain", "previousBlockHash is the blockHash of the block before, across objects",
+     frozenset({"chain"})),
+    ("blocks", "proofs.verify_block on every block: revision hashes, revisions root, "
+     "transactionInfo / redactionInfo in entriesHashList, entriesHash, blockHash", frozenset()),
+    ("writer-layout", "writer rules: header entry (blockAddress, transactionId, blockTimestamp),"
+     " deleted revisions recomputed, the writer's exact fields, entries and bytes",
+     frozenset({"writer-layout", "layout", "block-header"})),
+    ("state", "blocks verified by an earlier run are unchanged; the new history extends the "
+     "state's digest", frozenset({"rewritten"})),
+    ("digests", "each digest equals the Merkle root of blocks 0..tip, or the proof folds the "
+     "tip block's hash to it", frozenset({"digest", "digest-strand", "proof-digest"})),
+]  # fmt: skip
+_GROUP = {name: group for group, _, names in CHECKS for name in names}
+
+
+def group_of(check: str) -> str:
+    return _GROUP.get(check, "blocks")

@@ -17,8 +17,15 @@ from typing import Any
 
 from auditor.audit.digests import DigestInput
 from auditor.audit.frontier import Frontier
-from auditor.audit.model import FAILED, MALFORMED, Counts, Issue, ObjectResult, ObjectSpec
-from auditor.audit.report import group_of
+from auditor.audit.model import (
+    FAILED,
+    MALFORMED,
+    Counts,
+    Issue,
+    ObjectResult,
+    ObjectSpec,
+    group_of,
+)
 from auditor.audit.state import Fingerprint, Verified, b64d, b64e
 from proofs import ProofError, fold
 from proofs.errors import b64

@@ -27,8 +27,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import auditor.ledger.integrity as integrity
+import auditor.ledger.store as store
 import proofs
-from auditor.ledger import integrity, store
 from auditor.ledger.check import (
     REVISION_COLUMNS,
     Revision,

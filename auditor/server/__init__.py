@@ -12,10 +12,7 @@
   the ledger file (webhooks signed with HMAC-SHA256; Server-Sent Events).
 - client.py: a standard-library client and webhook receiver for scripts and demos.
 
-Nothing else imports this package (the server is a leaf, like the CLI).
+Nothing else imports this package (the server is a leaf, like the CLI), and this file imports
+none of its modules, so that they import each other without a circle through the package:
+import what you need from its module (``auditor.server.app.create_app``, ``auditor.server.config``).
 """
-
-from auditor.server.app import create_app
-from auditor.server.config import ConfigError, ServerConfig, load_config
-
-__all__ = ["ConfigError", "ServerConfig", "create_app", "load_config"]

@@ -92,6 +92,7 @@ class Server:
         self._per_party: dict[str, asyncio.Semaphore] = {}
         self._wake: asyncio.Event | None = None
         self.cache: dict[str, Any] = {}  # per-process memo (the OpenAPI document)
+        self.routes = ROUTES
 
     def _create_tables(self) -> None:
         """The configured tables that the ledger lacks are created (like the KVS library)."""

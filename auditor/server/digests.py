@@ -32,7 +32,7 @@ async def openapi(server: Server, request: Request, party: Party | None) -> Resp
     if text is None:
         from auditor.server.openapi import document
 
-        text = server.cache["openapi"] = json.dumps(document(server.config))
+        text = server.cache["openapi"] = json.dumps(document(server.config, server.routes))
     return Response(text, media_type="application/json")
 
 

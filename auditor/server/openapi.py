@@ -12,10 +12,12 @@ schemathesis and the Hypothesis fuzz check the live server against this document
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from auditor import __version__
 from auditor.server.config import ServerConfig
+from auditor.server.routes import RouteSpec
 
 _S = "#/components/schemas/"
 _STRING = {"type": "string"}
@@ -267,12 +269,10 @@ def _errors(codes: set[int]) -> dict[str, Any]:
     return out
 
 
-def document(config: ServerConfig) -> dict[str, Any]:
-    """The OpenAPI 3.1 document for a server with ``config``."""
-    from auditor.server.app import ROUTES
-
+def document(config: ServerConfig, routes: Sequence[RouteSpec]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``routes`` (the server's route table) with ``config``."""
     paths: dict[str, Any] = {}
-    for spec in ROUTES:
+    for spec in routes:
         codes = {*spec.errors, *_COMMON}
         if spec.roles:
             codes |= set(_PROTECTED)

@@ -327,7 +327,7 @@ def test_bundle_for_revision_is_auditor_bundle(tmp_path: Path) -> None:
 
 
 def test_openapi_describes_every_route() -> None:
-    doc = document(default_config())
+    doc = document(default_config(), ROUTES)
     described = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     routes = {(r.method, r.path.replace("{name:path}", "{name}")) for r in ROUTES}
     assert described == routes
