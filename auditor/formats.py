@@ -65,9 +65,10 @@ class Digest:
 class RevisionInput:
     """A committed revision as an Ion struct, and the proof that came with it (if any)."""
 
-    kind: str  # ion-revision | json-revision | get-revision | stream-revision-details
+    kind: str  # ion-revision | json-revision | history-revision | get-revision | …
     revision: Any
     proof: tuple[bytes, ...] | None = None
+    table: str | None = None  # where the file states it (our ledger's history output)
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,7 +483,9 @@ def _from_json(doc: Any, path: str) -> Artefact:
             raise MalformedError(
                 "missing-field", f"{path}: metadata", "a revision needs its metadata"
             )
-        check_fields(doc, path + ":", {"hash", "metadata"}, _REVISION_FIELDS)
+        check_fields(doc, path + ":", {"hash", "metadata"}, _REVISION_FIELDS | _HISTORY_FIELDS)
+        if _HISTORY_FIELDS & set(doc):
+            return _history_revision(doc, path)
         return RevisionInput("json-revision", _json_revision(doc, path))
     raise MalformedError(
         "unknown-format",
@@ -590,6 +593,36 @@ def _get_revision(doc: Any, path: str) -> RevisionInput:
         revision,
         None if proof is None else proof_hashes(proof, f"{path}: Proof.IonText"),
     )
+
+
+_HISTORY_FIELDS = frozenset({"table", "key", "documentId", "version"})
+
+
+def _history_revision(doc: Mapping[str, Any], path: str) -> RevisionInput:
+    """One revision of our ledger's ``history`` output: the QLDB revision plus ``table``,
+    ``key``, ``documentId`` and ``version`` (and ``dataHash: null`` when there is none). The
+    extra fields are not covered by the hash, so each must agree with the revision's own."""
+    where = path + ":"
+    qldb = {k: v for k, v in doc.items() if k not in _HISTORY_FIELDS}
+    if qldb.get("dataHash", "absent") is None:
+        del qldb["dataHash"]
+    if qldb.get("data", "absent") is None and "dataHash" in qldb:
+        del qldb["data"]  # a redacted revision: data null, dataHash set
+    revision = _json_revision(qldb, path)
+    metadata = revision["metadata"]
+    data = revision.get("data")
+    for field, own in (
+        ("documentId", metadata.get("id")),
+        ("version", metadata.get("version")),
+        ("key", data.get(KEY_FIELD) if isinstance(data, Mapping) else doc.get("key")),
+    ):
+        if field in doc and (doc[field] != own or type(doc[field]) is not type(own)):
+            raise MalformedError(
+                "history-field", _at(where, field),
+                f"is not the revision's own ({own!r}): the history entry disagrees with itself",
+            )  # fmt: skip
+    table = _string(doc, "table", where, required=False)
+    return RevisionInput("history-revision", revision, table=table)
 
 
 def _json_revision(doc: Mapping[str, Any], path: str) -> dict[str, Any]:

@@ -67,7 +67,7 @@ def verdict_lines(verdict: Verdict, verbose: int = 0) -> list[str]:
     for claim in verdict.by_status(Status.NOT_PROVEN):
         why = "" if claim.required else " [reported, not part of the verdict]"
         lines.append(f"  not proven:  {claim.text}{why}")
-    if verbose:
+    if verbose or verdict.status == REFUTED:  # a refutation's notes may say why
         lines.extend(f"  note:        {note}" for note in verdict.notes)
     return lines
 

@@ -262,11 +262,39 @@ def check_revision(v: VerdictBuilder, artefact: Artefact, where: str, policy: Po
     if not isinstance(artefact, RevisionInput):
         raise MalformedError("not-a-revision", where, f"is a {_what(artefact)}, not a revision")
     revision = artefact.revision
+    v.fact("table", artefact.table)
     _revision_facts(v, revision)
     at = f"{where}: revision"
-    stated = _content(v, revision, at)
+    try:
+        stated = _content(v, revision, at)
+    except VerificationError:
+        from_json = artefact.kind in ("json-revision", "history-revision")
+        if from_json and _has_numbers(revision.get("data")):
+            v.note(JSON_NUMBERS_HINT)
+        raise
     address = _stated_address(revision, at)
     _commitment(v, stated, artefact.proof, address, None, policy, where, "revision", exact=False)
+
+
+JSON_NUMBERS_HINT = (
+    "this revision is JSON: if a tool rewrote its numbers (51990.50 as 51990.5, 2.0 as 2), the "
+    "amount is the same but the Ion value is not, and so the hash differs; check the file "
+    "against the one the ledger gave out (or keep revisions in Ion)"
+)
+
+
+def _has_numbers(value: Any) -> bool:
+    """Whether a JSON document holds a decimal or float anywhere (iteratively)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Decimal | float):
+            return True
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def check_block(v: VerdictBuilder, artefact: Artefact, where: str, policy: Policy) -> None:

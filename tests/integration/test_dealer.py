@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from auditor import bundle
+from auditor import bundle, formats, jsonout
 from auditor.cli import main
 from auditor.ledger import Ledger
 
@@ -87,3 +87,39 @@ def test_a_verdict_can_be_saved_to_a_file(files: dict[str, Path], tmp_path: Path
     assert result.exit_code == 3
     assert result.stdout.startswith("NOT PROVEN:")
     assert "no key you trust was supplied" in result.stdout
+
+
+def test_a_json_revision_whose_numbers_were_rewritten_says_why(tmp_path: Path) -> None:
+    ledger = Ledger.create(str(tmp_path / "l.db"), "carmaker", tables=["invoices"])
+    ledger.put("invoices", "TEST10011", INVOICE)
+    ledger.close()
+    history = cli("ledger", "history", "--ledger", tmp_path / "l.db", "--table", "invoices",
+                  "TEST10011")  # fmt: skip
+    revision = formats.loads_json(history.stdout)[0]  # exact decimals, as the ledger wrote them
+    genuine = tmp_path / "revision.json"
+    genuine.write_text(jsonout.to_json(revision))
+    assert cli("verify", "revision", genuine).exit_code == 3
+    rewritten = tmp_path / "rewritten.json"
+    rewritten.write_text(genuine.read_text().replace("51990.50", "51990.5"))
+    result = cli("verify", "revision", rewritten)
+    assert result.exit_code == 1
+    assert "51990.50 as 51990.5" in result.stdout
+
+
+def test_our_history_entries_verify_and_their_extra_fields_must_agree(tmp_path: Path) -> None:
+    ledger = Ledger.create(str(tmp_path / "l.db"), "carmaker", tables=["invoices"])
+    ledger.put("invoices", "TEST10011", INVOICE)
+    ledger.close()
+    history = cli("ledger", "history", "--ledger", tmp_path / "l.db", "--table", "invoices",
+                  "TEST10011")  # fmt: skip
+    entry = formats.loads_json(history.stdout)[0]
+    path = tmp_path / "entry.json"
+    path.write_text(jsonout.to_json(entry))
+    result = cli("verify", "revision", path)
+    assert result.exit_code == 3
+    assert "table: invoices" in result.stdout
+    for field, value in (("version", 7), ("documentId", "x"), ("key", "TEST99")):
+        path.write_text(jsonout.to_json({**entry, field: value}))
+        result = cli("verify", "revision", path)
+        assert result.exit_code == 2, field
+        assert "disagrees with itself" in result.stdout
