@@ -91,6 +91,29 @@ def _guarded(
     return guarded
 
 
+def _reading(
+    method: Callable[Concatenate[Ledger, _P], _R],
+) -> Callable[Concatenate[Ledger, _P], _R]:
+    """A read under ``_guarded`` that sees one snapshot: its SELECTs run in one read
+    transaction (unless the caller already holds one), so a writer committing between two of
+    them cannot make the rows disagree (the ``documents`` row and the journal it indexes)."""
+
+    def reading(self: Ledger, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with store.translated(self.path):
+            db = self._db()
+            if db.in_transaction:
+                return method(self, *args, **kwargs)
+            db.execute("BEGIN")
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                if db.in_transaction:
+                    db.execute("COMMIT")  # a read transaction: nothing to write
+
+    functools.update_wrapper(reading, method)
+    return reading
+
+
 @dataclass(frozen=True, slots=True)
 class SignedDigest:
     strand_id: str
@@ -286,7 +309,7 @@ class Ledger:
             self._append_block(db, [statement], [], {}, None)
         return table_id
 
-    @_guarded
+    @_reading
     def tables(self) -> dict[str, str]:
         return dict(self._db().execute("SELECT name, table_id FROM tables").fetchall())
 
@@ -543,11 +566,11 @@ class Ledger:
         return Ledger._Tx(self._db())
 
     # -- reads -------------------------------------------------------------------------------
-    @_guarded
+    @_reading
     def tip(self) -> int:
         return self._tip(self._db())
 
-    @_guarded
+    @_reading
     def block(self, seq: int) -> Any:
         """Journal block ``seq`` as an Ion struct (with its revisions), its stored hashes
         checked against the block's frame and revisions."""
@@ -663,7 +686,7 @@ class Ledger:
             )  # fmt: skip
         return revision
 
-    @_guarded
+    @_reading
     def revision(
         self, table: str, key: str, version: int | None = None, document_id: str | None = None
     ) -> Revision:
@@ -686,13 +709,13 @@ class Ledger:
             (table, key, version, document_id), f"{table}/{key} version {version}",
         )  # fmt: skip
 
-    @_guarded
+    @_reading
     def revision_by_doc_and_tx(self, document_id: str, tx_id: str) -> Revision:
         return self._served(
             "WHERE doc_id=? AND tx_id=?", (document_id, tx_id), f"document {document_id} tx {tx_id}"
         )
 
-    @_guarded
+    @_reading
     def current(self, table: str, key: str) -> Revision:
         """The current revision of ``key``: :class:`NotFoundError` if it was never written
         (reason ``no-key``) or is deleted (reason ``deleted``)."""
@@ -706,16 +729,17 @@ class Ledger:
             )  # fmt: skip
         return latest
 
-    @_guarded
+    @_reading
     def get(self, table: str, key: str) -> Any:
         """The current data of ``key``, or None if it does not exist or was deleted."""
         latest = self._latest(table, key)
         return None if latest is None else latest.data
 
+    @_reading
     def get_many(self, table: str, keys: Sequence[str]) -> dict[str, Any]:
         return {key: self.get(table, key) for key in keys}
 
-    @_guarded
+    @_reading
     def history(
         self, table: str, key: str, since: str | None = None, until: str | None = None
     ) -> list[Revision]:
@@ -749,7 +773,7 @@ class Ledger:
         """The digest at ``tip`` from checked digest-tree nodes."""
         return self._subtree()(0, tip + 1)
 
-    @_guarded
+    @_reading
     def digest(self, tip: int | None = None) -> SignedDigest:
         """The digest at ``tip`` (default: the current tip) and its signed checkpoint."""
         db = self._db()
@@ -778,7 +802,7 @@ class Ledger:
             ) from e  # fmt: skip
         return path
 
-    @_guarded
+    @_reading
     def block_proof(self, seq: int, tip: int) -> list[bytes]:
         """The proof from blockHash ``seq`` to the digest at ``tip`` (GetBlock's Proof)."""
         if not 0 <= seq <= tip <= self.tip():
@@ -787,7 +811,7 @@ class Ledger:
         path = inclusion_path(seq, tip + 1, self._subtree())
         return self._folded(leaf, path, tip, f"block {seq}")
 
-    @_guarded
+    @_reading
     def revision_proof(self, revision: Revision, tip: int) -> list[bytes]:
         """The proof from a revision hash to the digest at ``tip`` (GetRevision's Proof),
         folded to that digest before it is handed out."""
@@ -811,7 +835,7 @@ class Ledger:
         what = f"revision {revision.document_id} v{revision.version}"
         return self._folded(revision.hash, path, tip, what)
 
-    @_guarded
+    @_reading
     def consistency_proof(self, old_tip: int, new_tip: int) -> list[bytes]:
         if not 0 <= old_tip <= new_tip <= self.tip():
             raise NotFoundError(
