@@ -113,8 +113,12 @@ def _text(value: Any) -> str | None:
 
 
 def locate(
-    source: Source, export_id: str | None = None, writer: bool = False, strand_id: str | None = None,
-    *, qldb_until: int | None = None,
+    source: Source,
+    export_id: str | None = None,
+    writer: bool = False,
+    strand_id: str | None = None,
+    *,
+    qldb_until: int | None = None,
 ) -> Export:
     """Find the export (by ``export_id`` when the source holds several) and list its objects.
 

@@ -591,9 +591,7 @@ def _notable(result: ObjectResult, block: Any, seq: int | None) -> None:
         })  # fmt: skip
 
 
-def verify_object(
-    data: bytes, spec: ObjectSpec, on_block: BlockSink | None = None
-) -> ObjectResult:
+def verify_object(data: bytes, spec: ObjectSpec, on_block: BlockSink | None = None) -> ObjectResult:
     """Verify every block of one data object; never raises for bad data (see module doc)."""
     started = time.perf_counter()
     result = ObjectResult(
@@ -780,7 +778,9 @@ Reader = Callable[[str], bytes]
 
 
 def fetch_and_verify(
-    read: Reader, spec: ObjectSpec, skip_if_sha256: str | None = None,
+    read: Reader,
+    spec: ObjectSpec,
+    skip_if_sha256: str | None = None,
     on_block: BlockSink | None = None,
 ) -> ObjectResult:
     """Read the object with ``read`` and verify it. A missing object is a failure (the manifest
