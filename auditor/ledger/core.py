@@ -413,7 +413,7 @@ class Ledger:
             row = db.execute(
                 f"SELECT {REVISION_COLUMNS} FROM revisions "  # noqa: S608 - our literal
                 "WHERE table_name=? AND key=? AND version=? AND doc_id=coalesce(?, doc_id) "
-                "ORDER BY seq DESC LIMIT 1",
+                "ORDER BY seq DESC, rev_index DESC LIMIT 1",
                 (table, key, version, document_id),
             ).fetchone()
             if row is None:
@@ -685,7 +685,7 @@ class Ledger:
             )  # fmt: skip
         return self._served(
             "WHERE table_name=? AND key=? AND version=? AND doc_id=coalesce(?, doc_id) "
-            "ORDER BY seq DESC LIMIT 1",
+            "ORDER BY seq DESC, rev_index DESC LIMIT 1",
             (table, key, version, document_id), f"{table}/{key} version {version}",
         )  # fmt: skip
 
@@ -729,7 +729,7 @@ class Ledger:
         self._table_id(db, table)
         rows = db.execute(
             f"SELECT {REVISION_COLUMNS} FROM revisions WHERE table_name=? AND key=? "  # noqa: S608
-            "ORDER BY seq",
+            "ORDER BY seq, rev_index",
             (table, key),
         ).fetchall()
         if not rows and self._latest(table, key) is None:  # documents must not know it either
@@ -743,6 +743,24 @@ class Ledger:
                 continue
             out.append(revision)
         return out
+
+    @_guarded
+    def document_history(self, table: str, document_id: str) -> list[Revision]:
+        """Every revision of one document (by its id, whatever key indexes it), oldest first.
+        :class:`NotFoundError` if the table has no such document."""
+        db = self._db()
+        self._table_id(db, table)
+        rows = db.execute(
+            f"SELECT {REVISION_COLUMNS} FROM revisions WHERE doc_id=? AND table_name=? "  # noqa: S608
+            "ORDER BY version",
+            (document_id, table),
+        ).fetchall()
+        if not rows:
+            raise NotFoundError("no-document", f"{self.path}: {table}: no document {document_id}")
+        return [
+            served(db, row, self.strand_id, self.path, self._verified, self._boundary)
+            for row in rows
+        ]
 
     # -- digests and proofs ------------------------------------------------------------------
     def _subtree(self) -> Callable[[int, int], bytes]:

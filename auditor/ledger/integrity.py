@@ -368,11 +368,12 @@ class _Walk:
 
 def _documents(db: sqlite3.Connection, path: str) -> None:
     """``documents`` equals the latest revision of each (table, key), compared in key order."""
-    expected = db.execute(
-        "SELECT r.table_name, r.key, r.doc_id, r.version, r.kind = 'deleted' FROM revisions r "
-        "JOIN (SELECT table_name, key, max(seq) AS seq FROM revisions GROUP BY table_name, key) m "
-        "ON r.table_name = m.table_name AND r.key = m.key AND r.seq = m.seq "
-        "ORDER BY r.table_name, r.key"
+    expected = db.execute(  # the latest: by block, then by position (a migrated ledger's
+        # QLDB blocks may delete a key's document and write the key again in one transaction)
+        "SELECT table_name, key, doc_id, version, deleted FROM (SELECT table_name, key, doc_id, "
+        "version, kind = 'deleted' AS deleted, row_number() OVER (PARTITION BY table_name, key "
+        "ORDER BY seq DESC, rev_index DESC) AS n FROM revisions) WHERE n = 1 "
+        "ORDER BY table_name, key"
     )
     stored = db.execute(
         "SELECT table_name, key, doc_id, version, deleted FROM documents ORDER BY table_name, key"
