@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -39,13 +39,16 @@ def _table_map(pairs: tuple[str, ...]) -> dict[str, str]:
     for pair in pairs:
         qldb, sep, ours = pair.partition("=")
         if not sep or not qldb or not ours:
-            raise click.BadParameter(
-                f"{pair!r}: expected QLDB_TABLE=OUR_TABLE", param_hint="--table-map"
-            )
+            _usage(f"--table-map {pair!r}: expected QLDB_TABLE=OUR_TABLE")
         if qldb in out or ours in out.values():
-            raise click.BadParameter(f"{pair!r}: each table once", param_hint="--table-map")
+            _usage(f"--table-map {pair!r}: each table once")
         out[qldb] = ours
     return out
+
+
+def _usage(message: str) -> NoReturn:
+    click.echo(f"ERROR: {message}; nothing created", err=True)
+    sys.exit(2)
 
 
 @ledger_group.command("import", epilog=EXIT_HELP)

@@ -585,7 +585,7 @@ class Ledger:
                 "index", f"{where}: the block's hashes are not its row's (blockHash, "
                 "previousBlockHash, entriesHashList or its revisions)", f"table blocks, row {seq}",
             )  # fmt: skip
-        return attach_revisions(frame, revisions)
+        return _with_revisions(frame, revisions, seq, self._boundary)
 
     def blocks(self, first: int = 0, last: int | None = None) -> Iterator[bytes]:
         """The journal blocks ``first..last`` as Ion binary, in order (as stored: an export
@@ -613,7 +613,7 @@ class Ledger:
                 mine.append(decode(revision, self._revision_where(seq, index, doc_id, version)))
                 pending = next(rows, None)
             frame = decode(blob, f"{self.path}: table blocks, row {seq}: block")
-            yield encode(attach_revisions(frame, mine))
+            yield encode(_with_revisions(frame, mine, seq, self._boundary))
 
     def _served(self, where: str, args: tuple[Any, ...], what: str) -> Revision:
         row = (
@@ -866,6 +866,15 @@ class Ledger:
         if self._vkey is not None and os.path.exists(self.key_path):
             self._read_signer()  # meta's vkey is the key file's (a copy without it: not checked)
         return count
+
+
+def _with_revisions(frame: Any, revisions: list[Any], seq: int, boundary: int) -> Any:
+    """The block: its frame with its revisions. A block imported from QLDB without a
+    ``revisions`` field is stored without one (its frame has ``revisions: []`` when the
+    exported block had the field), so it comes back without one."""
+    if seq <= boundary and "revisions" not in frame and not revisions:
+        return frame
+    return attach_revisions(frame, revisions)
 
 
 def _previous(frame: Any, seq: int, boundary: int) -> bytes:

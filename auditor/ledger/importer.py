@@ -133,6 +133,7 @@ class _Writer:
         self.next_seq = 0
         self.first: int | None = None
         self.gaps: list[tuple[int, int]] = []
+        self.disorder = False  # a block came after a later one (moved, repeated): refuted
         self.stopped = ""  # why blocks are no longer written (the audit then refuses)
         self.tables: dict[str, str] = {}  # our name -> tableId
         self.qldb_names: dict[str, str] = {}  # tableId -> QLDB's name
@@ -153,6 +154,7 @@ class _Writer:
             self.gaps.append((self.next_seq, seq - 1))
             self.stopped = self.stopped or f"blocks {self.next_seq}-{seq - 1} missing"
         elif seq < self.next_seq:
+            self.disorder = True
             self.stopped = self.stopped or f"block {seq} out of order"
         self.next_seq = max(self.next_seq, seq + 1)
         if not verified:
@@ -171,7 +173,9 @@ class _Writer:
     # one block
     def _block(self, seq: int, block: Any) -> None:
         where = f"block {seq}"
-        frame = {k: v for k, v in block.items() if k != "revisions"}
+        # the block without its revisions (stored once, per row); an empty list stands for
+        # the field, so that a block exported without one comes back without one
+        frame = {k: (v if k != "revisions" else []) for k, v in block.items()}
         revisions = block.get("revisions")
         revisions = [] if revisions is None else list(revisions)
         tx_id, stamp = _text(block.get("transactionId")), block.get("blockTimestamp")
@@ -181,7 +185,7 @@ class _Writer:
                 "index a block without them",
             )  # fmt: skip
         info = block.get("transactionInfo")
-        documents = info.get("documents") if isinstance(info, Mapping) else None
+        documents = info.get("documents") if info is not None else None
         previous = block.get("previousBlockHash")
         previous = b"" if previous is None else bytes(previous)
         block_hash = bytes(block["blockHash"])
@@ -204,11 +208,10 @@ class _Writer:
         self.pending += len(revisions) + 1
 
     def _table(self, entry: Any, where: str) -> str:
-        name, table_id = (
-            (_text(entry.get("tableName")), _text(entry.get("tableId")))
-            if isinstance(entry, Mapping)
-            else (None, None)
-        )
+        try:
+            name, table_id = _text(entry["tableName"]), _text(entry["tableId"])
+        except (KeyError, TypeError):
+            name = table_id = None
         if name is None or table_id is None:
             raise _Refuse(
                 "malformed", f"{where}: transactionInfo.documents names no tableName and tableId"
@@ -238,25 +241,28 @@ class _Writer:
         self, seq: int, index: int, revision: Any, documents: Any, tx_id: str
     ) -> None:  # fmt: skip
         where = f"block {seq}: revisions[{index}]"
-        metadata = revision["metadata"]
-        doc_id = _text(metadata.get("id")) if isinstance(metadata, Mapping) else None
-        version = _int(metadata.get("version")) if isinstance(metadata, Mapping) else None
-        tx_time = metadata.get("txTime") if isinstance(metadata, Mapping) else None
-        address = revision.get("blockAddress")
+        try:
+            metadata = revision["metadata"]
+            doc_id, version = _text(metadata["id"]), _int(metadata["version"])
+            tx_time, tx = metadata["txTime"], _text(metadata["txId"])
+            address = revision["blockAddress"]
+        except (KeyError, TypeError):
+            doc_id = version = tx = address = None
         if (
             doc_id is None or version is None or not isinstance(tx_time, datetime)
-            or _text(metadata.get("txId")) != tx_id or not isinstance(address, Mapping)
+            or tx != tx_id or not hasattr(address, "keys")
         ):  # fmt: skip
             raise _Refuse(
                 "malformed", f"{where}: its metadata (id, version, txTime, txId) or blockAddress"
                 " is missing or of another type: the ledger cannot index it",
             )  # fmt: skip
-        entry = documents.get(doc_id) if isinstance(documents, Mapping) else None
-        if entry is None:
+        try:
+            entry = documents[doc_id]
+        except (KeyError, TypeError):
             raise _Refuse(
                 "malformed", f"{where}: document {doc_id}: no transactionInfo.documents entry "
                 "names its table",
-            )  # fmt: skip
+            ) from None  # fmt: skip
         table = self._table(entry, f"{where}: document {doc_id}")
         data = revision.get("data")
         kind = "data" if data is not None else "redacted" if "dataHash" in revision else "deleted"
@@ -266,31 +272,25 @@ class _Writer:
             (doc_id, version, table, key, seq, index, tx_id, str(tx_time), kind,
              bytes(revision["hash"]), encode(revision)),
         )  # fmt: skip
-        self.db.execute(
-            "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?)",
-            (table, key, doc_id, version, int(kind == "deleted")),
-        )
         self.revisions += 1
 
-    # which key indexes a document
+    # which key indexes a document (``documents`` is built from ``revisions`` at the end)
     def _key(
         self, table: str, doc_id: str, version: int, kind: str, data: Any, where: str
     ) -> str:  # fmt: skip
+        wanted = _wanted_key(data) if kind == "data" else None
+        if version == 0:  # a new document (another version 0 of it: the UNIQUE index refuses)
+            return wanted if wanted is not None and self._free(table, wanted) else doc_id
         last = self.db.execute(
             "SELECT table_name, key, version FROM revisions WHERE doc_id=? "
             "ORDER BY version DESC LIMIT 1",
             (doc_id,),
         ).fetchone()
-        wanted = _wanted_key(data) if kind == "data" else None
         if last is None:
-            if version != 0:
-                raise _Refuse(
-                    "refuted", f"{where}: document {doc_id} starts at version {version}: the "
-                    f"transactions that wrote its versions 0-{version - 1} are missing",
-                )  # fmt: skip
-            if wanted is not None and self._free(table, wanted):
-                return wanted
-            return doc_id
+            raise _Refuse(
+                "refuted", f"{where}: document {doc_id} starts at version {version}: the "
+                f"transactions that wrote its versions 0-{version - 1} are missing",
+            )  # fmt: skip
         old_table, old_key, old_version = last
         if old_table != table:
             raise _Refuse(
@@ -308,44 +308,43 @@ class _Writer:
         if kind != "data" or old_key == wanted:
             return str(old_key)
         if old_key != doc_id:  # keyed by _k, and this revision has another _k (or none)
-            self._rekey(table, doc_id, str(old_key), doc_id)
+            self.db.execute("UPDATE revisions SET key=? WHERE doc_id=?", (doc_id, doc_id))
             return doc_id
         has_data = self.db.execute(
             "SELECT 1 FROM revisions WHERE doc_id=? AND kind='data' LIMIT 1", (doc_id,)
         ).fetchone()
         if has_data is None and wanted is not None and self._free(table, wanted):
-            self._rekey(table, doc_id, doc_id, wanted)  # its first data revision names its key
+            # its first data revision names its key
+            self.db.execute("UPDATE revisions SET key=? WHERE doc_id=?", (wanted, doc_id))
             return wanted
         return doc_id
 
     def _free(self, table: str, key: str) -> bool:
+        """No live document of ``table`` is indexed by ``key`` (its latest revision, if any, is
+        a deletion)."""
         row = self.db.execute(
-            "SELECT deleted FROM documents WHERE table_name=? AND key=?", (table, key)
+            "SELECT kind FROM revisions WHERE table_name=? AND key=? "
+            "ORDER BY seq DESC, rev_index DESC LIMIT 1",
+            (table, key),
         ).fetchone()
-        return row is None or bool(row[0])
+        return row is None or row[0] == "deleted"
 
-    def _rekey(self, table: str, doc_id: str, old: str, new: str) -> None:
-        self.db.execute("UPDATE revisions SET key=? WHERE doc_id=?", (new, doc_id))
-        for key in (old, new):
-            latest = self.db.execute(
-                "SELECT doc_id, version, kind FROM revisions WHERE table_name=? AND key=? "
-                "ORDER BY seq DESC, rev_index DESC LIMIT 1",
-                (table, key),
-            ).fetchone()
-            if latest is None:
-                self.db.execute("DELETE FROM documents WHERE table_name=? AND key=?", (table, key))
-            else:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?)",
-                    (table, key, latest[0], latest[1], int(latest[2] == "deleted")),
-                )
+    def documents(self) -> None:
+        """``documents``: the latest revision of each key (by block, then position)."""
+        self.db.execute(
+            "INSERT INTO documents SELECT table_name, key, doc_id, version, deleted FROM ("
+            "SELECT table_name, key, doc_id, version, kind = 'deleted' AS deleted, row_number() "
+            "OVER (PARTITION BY table_name, key ORDER BY seq DESC, rev_index DESC) AS n "
+            "FROM revisions) WHERE n = 1"
+        )
 
 
 def _wanted_key(data: Any) -> str | None:
     """A data revision's ``_k``, if it can be a key (a non-empty string of at most 1024)."""
-    if not isinstance(data, Mapping):
+    try:
+        key = data.get(KEY_FIELD)
+    except AttributeError:  # not a struct
         return None
-    key = data.get(KEY_FIELD)
     if not isinstance(key, str) or not key or len(key) > _MAX_KEY:
         return None
     return str(key)
@@ -372,7 +371,7 @@ def _decide(report: AuditReport, writer: _Writer, options: ImportOptions) -> Non
         and d.tip > last
     ]  # fmt: skip
     partial = (writer.first not in (0, None) or writer.gaps or missing_objects) and (
-        gap_like and report.issues_total == len(report.issues)
+        gap_like and not writer.disorder and report.issues_total == len(report.issues)
     )
     if partial:
         ranges = sorted(set(writer.gaps))
@@ -613,6 +612,7 @@ def _fill(
         if renamed:
             rows.append(("import_tables", json.dumps(renamed, sort_keys=True)))
         db.executemany("INSERT INTO meta VALUES (?, ?)", rows)
+        writer.documents()
         db.execute("COMMIT")
         summary = _summary(db, report, writer, boundary)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

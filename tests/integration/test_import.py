@@ -1,0 +1,528 @@
+"""`qldb-audit ledger import`: QLDB-shaped exports from the independent generator
+(fixtures/qldb/generate_export.py, which shares nothing with the writer) imported and checked
+end to end: every block kept value for value, the digest at every imported tip equal to the
+generator's, the generator's receipts verified against the migrated ledger's digests,
+consistency from every saved digest to the new checkpoint (and not from a fork's), key-value
+operations and receipt bundles on imported documents, the export and its audit with the
+boundary; and every refusal (tampered, partial, JSON, forked digests, bit flips, a kill) with
+nothing created."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from auditor.cli import main
+from auditor.ledger import Ledger, LedgerError, NotFoundError
+from fixtures.qldb import generate_export as gen
+from fixtures.qldb import mutate_export as mut
+from proofs import ion_hash
+from tests.conftest import FIXTURES
+
+GENERATED = FIXTURES / "qldb" / "exports" / "generated"
+REAL_100 = FIXTURES / "qldb" / "exports" / "real-KmA3-block-100"
+JOURNAL = gen.generate()
+LAST = len(JOURNAL.blocks) - 1
+DIGESTS = sorted((GENERATED / "digests").glob("digest-tip-*.json"))
+
+
+def cli(*args: str | Path) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
+    assert "Traceback" not in result.output
+    return result.exit_code, result.stdout, result.stderr
+
+
+def digest_args(digests: list[Path] = DIGESTS) -> list[str]:
+    return [a for d in digests for a in ("--digest", str(d))]
+
+
+def nothing_created(directory: Path, name: str = "l.db") -> None:
+    left = sorted(p.name for p in directory.iterdir() if p.name.startswith(name))
+    assert left == [], left
+
+
+def imported(tmp_path: Path, source: Path = GENERATED / "ion-binary", *extra: str) -> Path:
+    path = tmp_path / "l.db"
+    code, _out, err = cli("ledger", "import", source, "--ledger", path, *digest_args(), *extra)
+    assert code == 0, err
+    return path
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed generated fixture (Ion binary, digests at every tip), imported once;
+    tests that write copy it first (:func:`copy`)."""
+    return imported(tmp_path_factory.mktemp("migrated"))
+
+
+def copy(path: Path, to: Path) -> Path:
+    for suffix in ("", ".key"):
+        shutil.copy(str(path) + suffix, str(to / "l.db") + suffix)
+    return to / "l.db"
+
+
+# -- the import, kept value for value ------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["ion-binary", "ion-text"])
+def test_an_export_imports_block_for_block(fmt: str, tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    code, out, err = cli("ledger", "import", GENERATED / fmt, "--ledger", path, *digest_args())
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["name"] == JOURNAL.ledger_name
+    assert result["strandId"] == JOURNAL.strand_id
+    assert result["vkey"].startswith(JOURNAL.ledger_name + "+")
+    summary = result["imported"]
+    assert (summary["blocks"], summary["importBoundary"], summary["anchoredTip"]) == (40, 39, 39)
+    assert len(summary["digestsMatched"]) == 40
+    counts = summary["revisions"]
+    users = list(JOURNAL.revisions)
+    assert counts["deleted"] == sum(r.deleted for r in users)
+    assert counts["redacted"] == sum(r.redacted_by is not None for r in users)
+    assert counts["data"] + counts["redacted"] + counts["deleted"] == len(users)
+    assert counts["system"] == sum(
+        "metadata" not in r for b in JOURNAL.blocks for r in b.get("revisions", [])
+    )
+    assert set(summary["tables"]) == {"invoices", "VehicleRegistration"}
+    assert summary["tables"]["VehicleRegistration"]["indexedByKey"] == 0  # no _k: by id
+    assert summary["tables"]["invoices"]["indexedByKey"] >= 4
+    assert summary["blocksWithoutTransactionInfo"]["blocks"] == [
+        s for s, b in enumerate(JOURNAL.blocks) if "transactionInfo" not in b
+    ]
+    assert "deleted revision" in summary["notRecomputed"]
+    ledger = Ledger.open(str(path))
+    try:
+        assert ledger.verify_journal() == 40
+        assert (ledger.import_boundary, ledger.tables()) == (39, JOURNAL.tables)
+        for seq, block in enumerate(JOURNAL.blocks):  # every block, value for value
+            assert ion_hash(ledger.block(seq)) == ion_hash(block), seq
+    finally:
+        ledger.close()
+
+
+def test_the_digest_at_every_imported_tip_is_the_generators(migrated: Path) -> None:
+    for tip, path in enumerate(DIGESTS):
+        code, out, _ = cli("ledger", "digest", "--ledger", migrated, "--tip", tip)
+        assert code == 0
+        ours, theirs = json.loads(out), json.loads(path.read_text())
+        assert ours["Digest"] == theirs["Digest"] == gen.b64(gen.digest_at(JOURNAL, tip))
+    assert cli("ledger", "digest", "--ledger", migrated, "--tip", LAST + 1)[0] == 2
+
+
+def test_generator_receipts_verify_against_the_migrated_ledgers_digests(
+    migrated: Path, tmp_path: Path
+) -> None:
+    manifest = json.loads((GENERATED / "manifest.json").read_text())
+    checked = 0
+    for check in manifest["checks"]:
+        command = check["command"]
+        if command[0] not in ("receipt", "block"):
+            continue
+        args: list[str | Path] = ["verify", command[0]]
+        for i, arg in enumerate(command[1:], 1):
+            if command[i - 1] == "--digest":
+                tip = int(arg.rsplit("-", 1)[1].removesuffix(".json"))
+                ours = tmp_path / f"ours-{tip}.json"
+                assert (
+                    cli("ledger", "digest", "--ledger", migrated, "--tip", tip, "-o", ours)[0] == 0
+                )
+                args.append(ours)  # the migrated ledger's digest at that tip, with its checkpoint
+            elif arg.startswith(("receipts/", "digests/")):
+                args.append(GENERATED / arg)
+            else:
+                args.append(arg)
+        assert cli(*args)[0] == check["exit_code"], (check, args)
+        checked += 1
+    assert checked >= 20
+
+
+# -- continuing the chain --------------------------------------------------------------------
+def test_new_blocks_chain_onto_qldbs_last_block(migrated: Path, tmp_path: Path) -> None:
+    path = copy(migrated, tmp_path)
+    ledger = Ledger.open(str(path))
+    try:
+        revision = ledger.put("invoices", "INV9001", {"billTo": "Bay Motors LLC", "n": 1})
+        block = ledger.block(LAST + 1)
+        assert revision.sequence_no == LAST + 1
+        assert bytes(block["previousBlockHash"]) == JOURNAL.block_hashes[LAST]
+        assert block["blockAddress"]["strandId"] == JOURNAL.strand_id
+        ledger.create_table("payments")
+        assert ledger.verify_journal() == LAST + 3
+        # the QLDB digests are still the digests at their tips
+        assert ledger.digest(17).digest == gen.digest_at(JOURNAL, 17)
+    finally:
+        ledger.close()
+
+
+def live_kvs() -> dict[str, gen.RevisionRef]:
+    """Each KVS key's latest revision in the generated journal."""
+    latest: dict[str, gen.RevisionRef] = {}
+    for ref in JOURNAL.revisions:
+        if ref.key is not None:
+            latest[ref.key] = ref
+    return latest
+
+
+def test_key_value_operations_on_imported_documents(migrated: Path, tmp_path: Path) -> None:
+    path = copy(migrated, tmp_path)
+    ledger = Ledger.open(str(path))
+    try:
+        kvs = live_kvs()
+        alive = sorted(k for k, r in kvs.items() if not r.deleted)
+        key = alive[0]
+        ref = kvs[key]
+        assert ion_hash(ledger.get("invoices", key)) == ion_hash(ref.original["data"])
+        current = ledger.current("invoices", key)
+        assert (current.document_id, current.version) == (ref.doc_id, ref.version)
+        # history by key spans every document the key named; by document id one document
+        by_key = ledger.history("invoices", key)
+        assert [r.version for r in by_key if r.document_id == ref.doc_id] == list(
+            range(ref.version + 1)
+        )
+        by_doc = ledger.document_history("invoices", ref.doc_id)
+        assert [r.version for r in by_doc] == list(range(ref.version + 1))
+        # a plain QLDB table without _k: by document id
+        plain = next(r for r in reversed(JOURNAL.revisions) if r.table == "VehicleRegistration"
+                     and not r.deleted)  # fmt: skip
+        got = ledger.get("VehicleRegistration", plain.doc_id)
+        assert got is None or ion_hash(got) == ion_hash(plain.original["data"])
+        # put with the expected version: conflict, then the write on top of QLDB's version
+        from auditor.ledger import ConflictError
+
+        with pytest.raises(ConflictError):
+            ledger.put("invoices", key, {"billTo": "x"}, expected_version=ref.version - 1)
+        new = ledger.put("invoices", key, {"billTo": "ABC Car Dealer Pte Ltd"}, ref.version)
+        assert (new.document_id, new.version) == (ref.doc_id, ref.version + 1)
+        # delete and redact (an imported, non-latest revision)
+        ledger.delete("invoices", key, expected_version=ref.version + 1)
+        with pytest.raises(NotFoundError):
+            ledger.current("invoices", key)
+        old = next(r for r in by_doc if r.data is not None)
+        redacted = ledger.redact("invoices", key, old.version, ref.doc_id)
+        assert "dataHash" in redacted.value
+        assert redacted.hash == old.hash
+        assert ledger.verify_journal() == LAST + 4
+        # a plain document is written under its id, and gets that id as its _k
+        if got is not None:
+            written = ledger.put("VehicleRegistration", plain.doc_id, {"VIN": "X"}, plain.version)
+            assert written.data["_k"] == plain.doc_id
+            assert written.version == plain.version + 1
+        assert ledger.verify_journal() >= LAST + 4
+    finally:
+        ledger.close()
+
+
+def test_cli_history_by_document_id(migrated: Path) -> None:
+    ref = next(r for r in JOURNAL.revisions if r.table == "invoices" and r.version >= 2)
+    code, out, _ = cli("ledger", "history", "--ledger", migrated, "-t", "invoices",
+                       "--document-id", ref.doc_id)  # fmt: skip
+    assert code == 0
+    assert [r["version"] for r in json.loads(out)][: ref.version + 1] == list(
+        range(ref.version + 1)
+    )
+    assert cli("ledger", "history", "--ledger", migrated, "-t", "invoices", "--document-id",
+               "nope")[0] == 2  # fmt: skip
+    assert cli("ledger", "history", "--ledger", migrated, "-t", "invoices")[0] == 2
+
+
+def test_receipt_bundles_for_imported_revisions(migrated: Path, tmp_path: Path) -> None:
+    vkey = tmp_path / "l.vkey"
+    code, out, _ = cli("ledger", "vkey", "--ledger", migrated)
+    vkey.write_text(out)
+    kvs = live_kvs()
+    alive = sorted(k for k, r in kvs.items() if not r.deleted)
+    for key in alive[:3]:
+        bundle = tmp_path / f"{key}.json"
+        assert cli("ledger", "receipt", "--ledger", migrated, "-t", "invoices", key,
+                   "-o", bundle)[0] == 0  # fmt: skip
+        assert cli("verify", "bundle", bundle, "--trust-key", vkey)[0] == 0
+        tampered = json.loads(bundle.read_text())
+        tampered["revision"]["IonText"] = tampered["revision"]["IonText"].replace("Ltd", "Ltc")
+        if tampered["revision"]["IonText"] != json.loads(bundle.read_text())["revision"]["IonText"]:
+            bundle.write_text(json.dumps(tampered))
+            assert cli("verify", "bundle", bundle, "--trust-key", vkey)[0] == 1
+    # a redacted imported revision (of an older document under a re-used key, too)
+    from auditor.bundle import receipt_bundle_for
+
+    ledger = Ledger.open(str(migrated))
+    try:
+        for ref in [r for r in JOURNAL.revisions if r.redacted_by is not None]:
+            revision = ledger.document_history(ref.table, ref.doc_id)[ref.version]
+            bundle = tmp_path / "redacted.json"
+            bundle.write_text(json.dumps(receipt_bundle_for(ledger, revision)))
+            code, out, _ = cli("verify", "bundle", bundle, "--trust-key", vkey)
+            assert code == 0, out
+            assert "redacted" in out, out
+    finally:
+        ledger.close()
+    # a deletion imported from QLDB has no bundle: its hash rule is not known
+    deleted = next(r for r in JOURNAL.revisions if r.deleted)
+    ledger = Ledger.open(str(migrated))
+    try:
+        from auditor.bundle import receipt_bundle_for
+
+        revision = ledger.document_history(deleted.table, deleted.doc_id)[deleted.version]
+        with pytest.raises(LedgerError, match="deletion imported from QLDB"):
+            receipt_bundle_for(ledger, revision)
+    finally:
+        ledger.close()
+
+
+# -- consistency from QLDB's digests -----------------------------------------------------------
+def test_consistency_from_every_saved_digest_to_the_new_checkpoint(
+    migrated: Path, tmp_path: Path
+) -> None:
+    path = copy(migrated, tmp_path)
+    ledger = Ledger.open(str(path))
+    try:
+        ledger.put("invoices", "INV9002", {"billTo": "Nordic Autos AB"})
+        vkey = tmp_path / "l.vkey"
+        vkey.write_text(ledger.vkey + "\n")
+    finally:
+        ledger.close()
+    for digest in DIGESTS:
+        proof = tmp_path / "c.json"
+        code, _, err = cli("ledger", "consistency", "--ledger", path, "--from-digest", digest,
+                           "-o", proof)  # fmt: skip
+        assert code == 0, err
+        code, out, _ = cli("verify", "consistency", proof, "--trust-key", vkey, "--digest", digest)
+        assert code == 0, out
+        # the old side is anchored only by the digest you supply: without it, not proven
+        assert cli("verify", "consistency", proof, "--trust-key", vkey)[0] == 3
+    # an edited proof (two of its hashes swapped) is refuted
+    document = json.loads(proof.read_text())
+    elements = document["proof"]["IonText"][1:-1].split(",")
+    assert len(elements) >= 2
+    elements[0], elements[1] = elements[1], elements[0]
+    document["proof"]["IonText"] = "[" + ",".join(elements) + "]"
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(document))
+    assert (
+        cli("verify", "consistency", edited, "--trust-key", vkey, "--digest", DIGESTS[-1])[0] == 1
+    )
+
+
+def test_consistency_fails_for_a_forked_continuation(migrated: Path, tmp_path: Path) -> None:
+    k = 20
+    fork = mut.fork(JOURNAL, k)
+    assert gen.digest_at(fork, k) == gen.digest_at(JOURNAL, k)
+    saved = tmp_path / "fork"
+    saved.mkdir()
+    vkey = tmp_path / "l.vkey"
+    vkey.write_text(cli("ledger", "vkey", "--ledger", migrated)[1])
+    for tip in (k, k + 1, LAST):
+        digest = saved / f"{tip}.json"
+        digest.write_text(json.dumps(gen.get_digest(fork, tip)))
+        code, _, err = cli("ledger", "consistency", "--ledger", migrated, "--from-digest",
+                           digest, "-o", tmp_path / "c.json")  # fmt: skip
+        if tip <= k:  # the shared history
+            assert code == 0, err
+            continue
+        assert code == 2, err
+        assert "not this ledger's digest" in err, err
+        # a proof from our own digest at that tip, checked against the fork's digest: refuted
+        assert cli("ledger", "consistency", "--ledger", migrated, "--from-digest",
+                   DIGESTS[tip], "-o", tmp_path / "c.json")[0] == 0  # fmt: skip
+        code, out, _ = cli("verify", "consistency", tmp_path / "c.json", "--trust-key", vkey,
+                           "--digest", digest)  # fmt: skip
+        assert code == 1, out
+        # a consistency file whose old side is the fork's digest: the proof does not verify
+        document = json.loads((tmp_path / "c.json").read_text())
+        document["old"]["Digest"] = gen.b64(gen.digest_at(fork, tip))
+        (tmp_path / "forged.json").write_text(json.dumps(document))
+        code, out, _ = cli("verify", "consistency", tmp_path / "forged.json", "--trust-key",
+                           vkey, "--digest", digest)  # fmt: skip
+        assert code == 1, out
+    # importing the forked export with the original's digest after the fork: refuted
+    export = tmp_path / "fork-export"
+    gen.write(gen.render_export(fork, "ion_binary"), export)
+    code, _, err = cli("ledger", "import", export, "--ledger", tmp_path / "l.db",
+                       "--digest", DIGESTS[LAST])  # fmt: skip
+    assert code == 1, err
+    assert "digest" in err, err
+    nothing_created(tmp_path)
+
+
+def test_consistency_from_digest_is_refused_for_another_ledgers_digest(migrated: Path) -> None:
+    other = FIXTURES / "qldb" / "artefacts" / "derived-digest-KmA3-tip123.json"
+    code, _, err = cli("ledger", "consistency", "--ledger", migrated, "--from-digest", other)
+    assert code == 2
+    assert "strand" in err
+    assert cli("ledger", "consistency", "--ledger", migrated)[0] == 2  # neither --from nor digest
+    assert cli("ledger", "consistency", "--ledger", migrated, "--from", 1, "--from-digest",
+               DIGESTS[1])[0] == 2  # fmt: skip
+
+
+# -- refusals: nothing created ----------------------------------------------------------------
+def test_the_real_block_100_export_is_refused_as_partial(tmp_path: Path) -> None:
+    code, out, err = cli("ledger", "import", REAL_100, "--ledger", tmp_path / "l.db")
+    assert code == 2
+    assert out == ""
+    assert "partial export: blocks 0-99 missing" in err, err
+    assert "nothing created" in err, err
+    nothing_created(tmp_path)
+    proofs_json = next(REAL_100.glob("*proofs.json"))
+    code, _, err = cli("ledger", "import", REAL_100, "--ledger", tmp_path / "l.db",
+                       "--digest", proofs_json)  # fmt: skip
+    assert code == 2, err
+    assert "blocks 0-99 missing" in err, err
+    nothing_created(tmp_path)
+
+
+def write_export(tmp_path: Path, objects: mut.Objects | None, fmt: str = "ion_binary",
+                 journal: gen.Journal = JOURNAL) -> Path:  # fmt: skip
+    out = tmp_path / "export"
+    gen.write(gen.render_export(journal, fmt, objects), out)
+    return out
+
+
+def refused(tmp_path: Path, export: Path, *args: str | Path) -> tuple[int, str]:
+    code, out, err = cli("ledger", "import", export, "--ledger", tmp_path / "l.db", *args)
+    assert out == "", err
+    assert code in (1, 2, 3), (code, err)
+    assert "nothing created" in err, err
+    nothing_created(tmp_path)
+    return code, err
+
+
+def test_a_missing_object_or_block_is_named(tmp_path: Path) -> None:
+    objects = mut.objects_of(JOURNAL)
+    first, last = (int(objects[2][i]["blockAddress"]["sequenceNo"]) for i in (0, -1))
+    code, err = refused(tmp_path, write_export(tmp_path, mut.drop_object(objects, 2)),
+                        *digest_args())  # fmt: skip
+    span = f"block {first}" if first == last else f"blocks {first}-{last}"
+    assert code == 2, err
+    assert f"{span} missing" in err, err
+    shutil.rmtree(tmp_path / "export")
+    # the first object gone: the export starts late
+    n = len(objects[0])
+    code, err = refused(tmp_path, write_export(tmp_path, mut.drop_object(objects, 0)))
+    assert code == 2
+    assert (f"blocks 0-{n - 1} missing" if n > 1 else "block 0 missing") in err
+    shutil.rmtree(tmp_path / "export")
+    # the last object gone: the digest at the last tip is beyond the export
+    code, err = refused(tmp_path, write_export(tmp_path, objects[:-1]), "--digest", DIGESTS[LAST])
+    assert code == 2, err
+    assert "missing from the export" in err, err
+    shutil.rmtree(tmp_path / "export")
+    # a block dropped inside an object whose name still covers it: refuted or partial, named
+    code, err = refused(tmp_path, write_export(tmp_path, mut.drop_block(objects, 9)),
+                        *digest_args())  # fmt: skip
+    assert code in (1, 2)
+    assert "9" in err
+
+
+def test_a_removed_transaction_is_refused_by_the_documents_versions(tmp_path: Path) -> None:
+    """QLDB's hashes cannot show a removed transaction (its entries collapse to the same root);
+    a document's version gap can: verify export passes it, import refuses it."""
+    later = {r.doc_id for r in JOURNAL.revisions if r.version > 0}
+    seq = next(r.seq for r in JOURNAL.revisions if r.version == 0 and r.doc_id in later
+               and len(JOURNAL.blocks[r.seq]["entriesHashList"]) % 2 == 0)  # fmt: skip
+    export = write_export(tmp_path, mut.collapse_transaction(mut.objects_of(JOURNAL), seq))
+    code, _out, _ = cli("verify", "export", export, "--accept-opaque-blocks", "all",
+                       "--accept-deleted", *digest_args())  # fmt: skip
+    assert code == 0  # the export audit cannot see it
+    code, err = refused(tmp_path, export, *digest_args())
+    assert code == 1, err
+    assert "version" in err, err
+    assert "missing" in err, err
+
+
+@pytest.mark.parametrize("mutation", ["duplicate", "swap", "relabel", "strand"])
+def test_rearranged_blocks_are_refuted(mutation: str, tmp_path: Path) -> None:
+    objects = mut.objects_of(JOURNAL)
+    changed = {
+        "duplicate": lambda: mut.duplicate_block(objects, 10),
+        "swap": lambda: mut.swap_blocks(objects, 10, 11),
+        "relabel": lambda: mut.relabel_block(objects, 10, 11),
+        "strand": lambda: mut.relabel_strand(objects, 10, "A" * 22),
+    }[mutation]()
+    code, _ = refused(tmp_path, write_export(tmp_path, changed), *digest_args())
+    assert code == 1
+
+
+def test_a_forked_export_against_the_saved_digests_is_refuted(tmp_path: Path) -> None:
+    fork = mut.fork(JOURNAL, 25)
+    code, err = refused(tmp_path, write_export(tmp_path, None, journal=fork), *digest_args())
+    assert code == 1
+    assert "digest" in err
+
+
+def test_a_json_lines_export_is_refused(tmp_path: Path) -> None:
+    code, err = refused(tmp_path, GENERATED / "json-lines", *digest_args())
+    assert code == 2
+    assert "JSON Lines export loses Ion types" in err
+    assert "ION_BINARY" in err
+
+
+def test_without_a_digest_for_the_last_block_nothing_is_created_unless_accepted(
+    tmp_path: Path,
+) -> None:
+    code, err = refused(tmp_path, GENERATED / "ion-binary")
+    assert code == 3
+    assert "--accept-unanchored" in err
+    code, err = refused(tmp_path, GENERATED / "ion-binary", "--digest", DIGESTS[20])
+    assert code == 3, err
+    assert "up to 20" in err, err
+    code, out, err = cli(
+        "ledger", "import", GENERATED / "ion-binary", "--ledger", tmp_path / "l.db",
+        "--digest", DIGESTS[20], "--accept-unanchored",
+    )  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(out)["imported"]
+    assert summary["anchoredTip"] == 20
+    assert summary["digestsMatched"] == [{"digest": str(DIGESTS[20]), "tip": 20}]
+
+
+def test_an_existing_ledger_or_key_is_never_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    for existing in ("l.db", "l.db.key", "l.db-wal"):
+        (tmp_path / existing).write_text("mine\n")
+        code, _, err = cli("ledger", "import", GENERATED / "ion-binary", "--ledger", path,
+                           *digest_args())  # fmt: skip
+        assert code == 2
+        assert "already exists" in err
+        assert (tmp_path / existing).read_text() == "mine\n"
+        (tmp_path / existing).unlink()
+    nothing_created(tmp_path)
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    for args, text in [
+        ([tmp_path / "nope"], "not a directory"),
+        ([tmp_path], "no completed manifest"),
+        ([GENERATED / "ion-binary", "--name", "bad name!"], "ledger name"),
+        ([GENERATED / "ion-binary", "--table-map", "invoices"], "QLDB_TABLE=OUR_TABLE"),
+        ([GENERATED / "ion-binary", "--table-map", "nosuch=x", *digest_args()], "no table nosuch"),
+        ([GENERATED / "ion-binary", "--table-map", "invoices=bad-name", *digest_args()],
+         "letters, digits and _"),
+        ([GENERATED / "ion-binary", "--table-map", "invoices=VehicleRegistration",
+          *digest_args()], "another table has that name"),
+        ([GENERATED / "ion-binary", "--digest", tmp_path / "missing.json"], "missing.json"),
+    ]:  # fmt: skip
+        code, _out, err = cli("ledger", "import", *args, "--ledger", path)
+        assert code == 2, err
+        assert text in err, (args, err)
+        assert len(err.strip().splitlines()) == 1, err
+    nothing_created(tmp_path)
+
+
+def test_a_table_map_renames_qldb_tables(tmp_path: Path) -> None:
+    path = imported(
+        tmp_path, GENERATED / "ion-binary", "--table-map", "VehicleRegistration=vehicles"
+    )
+    ledger = Ledger.open(str(path))
+    try:
+        assert set(ledger.tables()) == {"invoices", "vehicles"}
+        plain = next(r for r in JOURNAL.revisions if r.table == "VehicleRegistration")
+        assert ledger.document_history("vehicles", plain.doc_id)[0].version == 0
+        assert ledger.verify_journal() == 40
+    finally:
+        ledger.close()
+    code, _out, _ = cli("ledger", "export", "--ledger", path, tmp_path / "ex")
+    assert code == 0
