@@ -499,8 +499,11 @@ def _finish_interrupted(path: str) -> bool:
     temporary, key_path = path + ".importing", path + ".key"
     if os.path.lexists(path) or not os.path.exists(key_path) or not os.path.exists(temporary):
         return False
+    wal = temporary + "-wal"
+    if os.path.exists(wal) and os.path.getsize(wal) > 0:
+        return False  # its log was never checkpointed: not a finished database
     try:
-        db = sqlite3.connect(f"file:{temporary}?mode=ro", uri=True)
+        db = sqlite3.connect(f"file:{temporary}?immutable=1", uri=True)
         try:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         finally:
@@ -514,10 +517,10 @@ def _finish_interrupted(path: str) -> bool:
         return False
     from auditor.atomic import publish
 
-    for name in _leftovers(path)[1:4]:
-        if os.path.exists(name) and os.path.getsize(name) > 0:
-            return False  # its WAL was never checkpointed: not a finished database
     publish(temporary, path)
+    for name in _leftovers(path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
     return True
 
 

@@ -377,8 +377,9 @@ def create_file(
             db = sqlite3.connect(database, isolation_level=None)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(schema)
+                db.executescript("BEGIN;" + schema)  # one commit: the file is new
                 db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+                db.execute("COMMIT")
             finally:
                 db.close()
             fill(database)
