@@ -85,7 +85,7 @@ def test_the_sample_routes_serve_imported_invoices(server: ServerProcess) -> Non
 
 def test_v1_documents_history_and_receipts(server: ServerProcess, tmp_path: Path) -> None:
     invoices = latest_invoices()
-    key, ref = sorted(invoices.items())[0]
+    key, _ = sorted(invoices.items())[0]
     with client(server, "manufacturer") as api:
         status, document = get(api, f"/v1/tables/invoices/documents/{key}")
         assert status == 200, document
