@@ -842,6 +842,10 @@ def _edit(path: Path, sql: str, *args: Any) -> None:
         ("UPDATE meta SET value = '38' WHERE key = 'import_boundary'", "block 39"),
         ("DELETE FROM meta WHERE key = 'import_boundary'", ""),
         ("UPDATE meta SET value = 'x' WHERE key = 'import_boundary'", "import_boundary"),
+        ("INSERT INTO meta VALUES ('import_tables', 'nope')", "import_tables"),
+        ("INSERT INTO meta VALUES ('import_tables', '{\"invoices\": \"VehicleRegistration\"}')",
+         "table_name"),
+        ("DROP TABLE system_revisions", "system_revisions"),
         ("UPDATE tables SET table_id = 'AAAAAAAAAAAAAAAAAAAAAA' WHERE name = 'invoices'",
          "tables"),
     ],
@@ -920,3 +924,56 @@ def test_values_the_c_extension_misreads(tmp_path: Path) -> None:
     export = write_export(tmp_path, None, "ion_binary", journal)
     import_export(ImportOptions(source=str(export), path=str(tmp_path / "l.db"),
                                 accept_unanchored=True))  # fmt: skip
+
+
+# -- from S3 (a real moto server) ----------------------------------------------------------------
+def test_an_export_on_s3_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.integration.audit_support import moto_server, use_s3
+
+    server = moto_server(tmp_path)
+    endpoint = next(server)
+    try:
+        s3 = use_s3(monkeypatch, endpoint, tmp_path)
+        s3.create_bucket(Bucket="qldb-migration")
+        prefix = gen.PREFIX  # where QLDB wrote it: the manifests name this prefix
+        for name, data in gen.render_export(JOURNAL, "ion_binary").items():
+            s3.put_object(Bucket="qldb-migration", Key=prefix + name, Body=data)
+        path = tmp_path / "l.db"
+        code, out, err = cli("ledger", "import", f"s3://qldb-migration/{prefix}", "--ledger",
+                             path, "--digest", DIGESTS[LAST])  # fmt: skip
+        assert code == 0, err
+        assert json.loads(out)["imported"]["source"] == f"s3://qldb-migration/{prefix}"
+        ledger = Ledger.open(str(path))
+        try:
+            assert ledger.digest(LAST).digest == gen.digest_at(JOURNAL, LAST)
+        finally:
+            ledger.close()
+        keys = [k for k in gen.render_export(JOURNAL, "ion_binary") if k.count("/") == 1]
+        s3.delete_object(Bucket="qldb-migration", Key=prefix + sorted(keys)[1])
+        code, _, err = cli("ledger", "import", f"s3://qldb-migration/{prefix}", "--ledger",
+                           tmp_path / "m.db", "--digest", DIGESTS[LAST])  # fmt: skip
+        assert code == 2, err
+        assert "not found" in err
+        assert not (tmp_path / "m.db").exists()
+    finally:
+        server.close()
+
+
+def test_a_declared_boundary_that_is_not_a_sequence_number_is_refused(
+    migrated: Path, tmp_path: Path
+) -> None:
+    export = tmp_path / "export"
+    assert cli("ledger", "export", "--ledger", migrated, export)[0] == 0
+    started = next(export.glob("*.started.manifest"))
+    text = started.read_text()
+    assert f"importBoundary:{LAST}" in text
+    started.write_text(text.replace(f"importBoundary:{LAST}", f'importBoundary:"{LAST}"'))
+    code, _, err = cli("verify", "export", export, "--qldb-until", LAST)
+    assert code == 2
+    assert "importBoundary: expected a sequenceNo" in err
+    # an export of a migrated ledger is not imported again: the ledger file is the ledger
+    started.write_text(text)
+    code, _, err = cli("ledger", "import", export, "--ledger", tmp_path / "l.db",
+                       "--accept-unanchored")  # fmt: skip
+    assert code == 2
+    assert "already migrated" in err
