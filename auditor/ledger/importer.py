@@ -139,6 +139,7 @@ class _Writer:
         self.qldb_names: dict[str, str] = {}  # tableId -> QLDB's name
         self.pending = 0
         self.revisions = 0
+        self.redactions: set[tuple[str, int]] = set()  # what QLDB's redactionInfo names
         self.db.execute("BEGIN")
 
     def __call__(self, seq: int | None, block: Any, verified: bool) -> None:
@@ -186,6 +187,15 @@ class _Writer:
             )  # fmt: skip
         info = block.get("transactionInfo")
         documents = info.get("documents") if info is not None else None
+        redaction = block.get("redactionInfo")
+        for entry in (redaction.get("revisions") or []) if redaction is not None else []:
+            try:
+                self.redactions.add((str(entry["documentId"]), int(entry["version"])))
+            except (KeyError, TypeError, ValueError):
+                raise _Refuse(
+                    "malformed", f"{where}: redactionInfo: an entry without documentId and "
+                    "version",
+                ) from None  # fmt: skip
         previous = block.get("previousBlockHash")
         previous = b"" if previous is None else bytes(previous)
         block_hash = bytes(block["blockHash"])
@@ -328,6 +338,24 @@ class _Writer:
             (table, key),
         ).fetchone()
         return row is None or row[0] == "deleted"
+
+    def unmatched_redactions(self) -> dict[str, list[list[Any]]]:
+        """Where QLDB's redactionInfo and the exported revisions disagree, as QLDB can leave
+        them: ``pending`` (a redaction block names a revision the export still shows with its
+        data: QLDB redacts asynchronously) and ``unrecorded`` (a revision exported with its
+        dataHash whose redaction block the export does not hold). Recorded in ``meta`` so that
+        ``ledger verify`` can tell them from an edited row."""
+        redacted = {
+            (str(d), int(v))
+            for d, v in self.db.execute(
+                "SELECT doc_id, version FROM revisions WHERE kind='redacted'"
+            )
+        }
+        out = {
+            "pending": sorted([d, v] for d, v in self.redactions - redacted),
+            "unrecorded": sorted([d, v] for d, v in redacted - self.redactions),
+        }
+        return {k: v for k, v in out.items() if v}
 
     def documents(self) -> None:
         """``documents``: the latest revision of each key (by block, then position)."""
@@ -614,10 +642,14 @@ def _fill(
             rows.append(("import_ledger", str(export["ledgerName"])))
         if renamed:
             rows.append(("import_tables", json.dumps(renamed, sort_keys=True)))
+        unmatched = writer.unmatched_redactions()
+        if unmatched:
+            rows.append(("import_redactions", json.dumps(unmatched, sort_keys=True)))
         db.executemany("INSERT INTO meta VALUES (?, ?)", rows)
         writer.documents()
         db.execute("COMMIT")
         summary = _summary(db, report, writer, boundary)
+        summary["unmatchedRedactions"] = unmatched
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         if db.in_transaction:

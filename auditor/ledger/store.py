@@ -95,6 +95,7 @@ META_KEYS = ("format", "name", "strand_id", "max_document_bytes")
 OPTIONAL_META_KEYS = (
     "vkey",  # the public key of the ledger's signer (ledgers since 0.1.1)
     "import_boundary", "import_ledger", "import_export", "import_tables",  # a migrated ledger
+    "import_redactions",
 )  # fmt: skip
 _SEQUENCE_NO = re.compile(r"0|[1-9][0-9]{0,18}")
 _TABLE = re.compile(r"[A-Za-z0-9_]{1,128}")
@@ -208,6 +209,30 @@ def _check_import_meta(meta: dict[str, str], path: str) -> None:
             "sequenceNo",
         )  # fmt: skip
     table_map(meta, path)
+    unmatched_redactions(meta, path)
+
+
+def unmatched_redactions(meta: dict[str, str], path: str = "") -> dict[str, set[tuple[str, int]]]:
+    """QLDB's redactions as the import found them unmatched: ``pending`` (named by a
+    redactionInfo, the revision still with its data) and ``unrecorded`` (a revision exported
+    redacted whose redaction block the export lacks); see auditor/ledger/importer.py."""
+    text = meta.get("import_redactions")
+    out: dict[str, set[tuple[str, int]]] = {"pending": set(), "unrecorded": set()}
+    if text is None:
+        return out
+    try:
+        value = json.loads(text)
+        if not isinstance(value, dict) or set(value) - set(out):
+            raise ValueError(text)
+        for kind, entries in value.items():
+            for doc_id, version in entries:
+                if not isinstance(doc_id, str) or type(version) is not int:
+                    raise ValueError(text)
+                out[kind].add((doc_id, version))
+    except (ValueError, TypeError) as e:
+        raise DamagedError("meta", f"{path}: table meta: import_redactions is not a list of "
+                           "redactions") from e  # fmt: skip
+    return out
 
 
 def import_boundary(meta: dict[str, str]) -> int | None:
