@@ -134,6 +134,7 @@ class _Writer:
         self.first: int | None = None
         self.gaps: list[tuple[int, int]] = []
         self.disorder = False  # a block came after a later one (moved, repeated): refuted
+        self.unplaced = ""  # a block without a blockAddress (which no QLDB hash covers)
         self.stopped = ""  # why blocks are no longer written (the audit then refuses)
         self.tables: dict[str, str] = {}  # our name -> tableId
         self.qldb_names: dict[str, str] = {}  # tableId -> QLDB's name
@@ -143,8 +144,10 @@ class _Writer:
         self.db.execute("BEGIN")
 
     def __call__(self, seq: int | None, block: Any, verified: bool) -> None:
-        if seq is None:
-            self.stopped = self.stopped or "a block without a sequenceNo"
+        if seq is None:  # no blockAddress: no QLDB hash covers it, the ledger cannot place it
+            self.unplaced = self.unplaced or f"the block after block {self.next_seq - 1}"
+            self.stopped = self.stopped or "a block without a blockAddress"
+            self.next_seq += 1
             return
         if self.first is None:
             self.first = seq
@@ -384,76 +387,81 @@ def _ranges(ranges: list[tuple[int, int]]) -> str:
 
 
 def _decide(report: AuditReport, writer: _Writer, options: ImportOptions) -> None:
-    """Raise :class:`ImportRefusedError` unless the verdict allows publishing."""
+    """Raise :class:`ImportRefusedError` unless the verdict allows publishing: partial (blocks
+    missing, and nothing refuted but their absence), refuted, a digest beyond the export,
+    malformed, a block the writer could not take, not proven (unless accepted)."""
     source = report.source
+    if writer.unplaced:
+        raise ImportRefusedError(
+            "malformed", f"{source}: {writer.unplaced} has no blockAddress (no QLDB hash covers "
+            "it, but the ledger cannot place a block without it); nothing created", report,
+        )  # fmt: skip
     failed = [i for i in report.issues if i.kind == FAILED]
-    missing_objects = [i for i in failed if i.check == "missing-object"]
-    gap_like = all(i.check in ("sequence", "missing-object") for i in failed)
-    missing = list(writer.gaps)
-    for issue in missing_objects:
-        missing.append((issue.seq if issue.seq is not None else -1, -1))
-    last = report.export.get("lastBlock")
-    beyond = [
-        d for d in report.digests
-        if d.supplied and d.status == "malformed" and d.tip is not None and last is not None
-        and d.tip > last
-    ]  # fmt: skip
-    partial = (writer.first not in (0, None) or writer.gaps or missing_objects) and (
-        gap_like and not writer.disorder and report.issues_total == len(report.issues)
-    )
-    if partial:
-        ranges = sorted(set(writer.gaps))
-        names = "; ".join(i.message for i in missing_objects)
-        text = _ranges(ranges) if ranges else "some blocks"
+    listed = {o["key"]: (o["first"], o["last"]) for o in report.objects}
+    gone = [i.object_key for i in failed if i.check == "missing-object" and i.object_key]
+    lost = [listed[k] for k in gone if listed.get(k, (None, None))[0] is not None]
+    only_gaps = all(i.check in ("sequence", "missing-object") for i in failed)
+    if (
+        (writer.first not in (0, None) or writer.gaps or lost)
+        and only_gaps
+        and not writer.disorder
+        and report.issues_total == len(report.issues)
+    ):
+        ranges = _merged([*writer.gaps, *lost])
         raise ImportRefusedError(
-            "partial", f"{source}: a partial export: {text} missing"
-            + (f" ({names})" if names else "") + ": import needs the whole journal from block 0 "
-            "(export it again with an InclusiveStartTime before the ledger was created); "
-            "nothing created",
-            report, ranges,
+            "partial", f"{source}: a partial export: {_ranges(ranges)} missing"
+            + (f" ({', '.join(gone)}: listed, not found)" if gone else "") + ": import needs the "
+            "whole journal from block 0 (export it again with an InclusiveStartTime before the "
+            "ledger was created); nothing created", report, ranges,
         )  # fmt: skip
-    status = report.status
-    if status == "refuted":
-        brk = report.first_break
-        where = f" at block {brk.seq}" if brk is not None and brk.seq is not None else ""
-        detail = f": {brk.message}" if brk is not None else ""
+    brk = report.first_break
+    if report.status == "refuted":
+        where = "" if brk is None or brk.seq is None else f" at block {brk.seq}"
         refuted = report.verdict.by_status(Status.REFUTED)
-        if brk is None and refuted:
-            detail = f": {refuted[0].subject}: {refuted[0].text}"
+        detail = brk.message if brk is not None else f"{refuted[0].subject}: {refuted[0].text}"
         raise ImportRefusedError(
-            "refuted", f"{source}: refuted{where}{detail}; nothing created", report
+            "refuted", f"{source}: refuted{where}: {detail}; nothing created", report
         )
-    if beyond and last is not None:
-        d = beyond[0]
-        assert d.tip is not None
-        raise ImportRefusedError(
-            "partial", f"{source}: the export ends at block {last}, the digest {d.source} is at "
-            f"tip {d.tip}: blocks {last + 1}-{d.tip} are missing from the export; nothing "
-            "created", report, [(last + 1, d.tip)],
-        )  # fmt: skip
-    if status == "malformed":
-        brk = report.first_break
-        message = brk.message if brk is not None else (
-            report.verdict.error.problem if report.verdict.error is not None else "unreadable"
-        )  # fmt: skip
+    last = report.export.get("lastBlock")
+    for d in report.digests:
+        if (
+            d.supplied and d.status == "malformed" and d.tip is not None and last is not None
+            and d.tip > last
+        ):  # fmt: skip
+            raise ImportRefusedError(
+                "partial", f"{source}: the export ends at block {last}, the digest {d.source} "
+                f"is at tip {d.tip}: blocks {last + 1}-{d.tip} are missing from the export; "
+                "nothing created", report, [(last + 1, d.tip)],
+            )  # fmt: skip
+    if report.status == "malformed":
+        error = report.verdict.error
+        message = brk.message if brk is not None else str(error) if error else "unreadable"
         raise ImportRefusedError("malformed", f"{source}: {message}; nothing created", report)
     if writer.stopped:  # the audit passed what the writer could not take: never publish it
         raise ImportRefusedError(
             "malformed", f"{source}: not imported ({writer.stopped}); nothing created", report
         )
-    if status == "not-proven":
-        unproven = report.verdict.by_status(Status.NOT_PROVEN)
-        others = [c for c in unproven if c.name != "anchor"]
-        if others:
+    for claim in [c for c in report.verdict.by_status(Status.NOT_PROVEN) if c.required]:
+        if claim.name != "anchor":  # (accepted opaque blocks and deletions are no claims)
             raise ImportRefusedError(
-                "not-proven", f"{source}: not proven: {others[0].text}; nothing created", report
+                "not-proven", f"{source}: not proven: {claim.text}; nothing created", report
             )
         if not options.accept_unanchored:
             raise ImportRefusedError(
-                "not-proven", f"{source}: {unproven[0].text}; nothing created (give the "
-                "GetDigest you saved at the last block with --digest, or --accept-unanchored "
-                "to import blocks no digest you trust covers)", report,
+                "not-proven", f"{source}: {claim.text}; nothing created (give the GetDigest you "
+                "saved at the last block with --digest, or --accept-unanchored to import blocks"
+                " no digest you trust covers)", report,
             )  # fmt: skip
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for first, last in sorted(set(ranges)):
+        if out and first <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], last))
+        else:
+            out.append((first, last))
+    return out
 
 
 # -- the import -------------------------------------------------------------------------------

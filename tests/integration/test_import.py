@@ -977,3 +977,68 @@ def test_a_declared_boundary_that_is_not_a_sequence_number_is_refused(
                        "--accept-unanchored")  # fmt: skip
     assert code == 2
     assert "already migrated" in err
+
+
+# -- what each refusal says ---------------------------------------------------------------------
+def test_each_refusal_names_what_is_wrong(tmp_path: Path) -> None:
+    objects = mut.objects_of(JOURNAL)
+    # a listed object deleted from the directory: partial, naming its blocks and the object
+    export = write_export(tmp_path, None)
+    first, last = (int(objects[-1][i]["blockAddress"]["sequenceNo"]) for i in (0, -1))
+    name = f"{JOURNAL.export_ids['ion_binary']}/{JOURNAL.strand_id}.{first}-{last}.ion"
+    (export / name).unlink()
+    code, err = refused(tmp_path, export, "--digest", DIGESTS[0])
+    span = f"block {first}" if first == last else f"blocks {first}-{last}"
+    assert code == 2
+    assert f"a partial export: {span} missing ({name}: listed, not found)" in err
+    shutil.rmtree(export)
+    # a gap and an unreadable object: still partial (the gap is what is wrong)
+    export = write_export(tmp_path, mut.drop_object(objects, 2))
+    broken = export / name
+    broken.write_bytes(broken.read_bytes()[:-5])
+    code, err = refused(tmp_path, export, *digest_args())
+    assert code == 2
+    assert "a partial export" in err
+    shutil.rmtree(export)
+    # only the truncated object: malformed, naming it
+    export = write_export(tmp_path, None)
+    broken = export / name
+    broken.write_bytes(broken.read_bytes()[:-5])
+    code, err = refused(tmp_path, export, *digest_args())
+    assert code == 2
+    assert "truncated" in err
+    assert broken.name in err
+    shutil.rmtree(export)
+    # a tampered revision: refuted at its block, with the check
+    ref = next(r for r in JOURNAL.revisions if r.table == "invoices" and not r.deleted
+               and r.redacted_by is None)  # fmt: skip
+    changed = [list(c) for c in objects]
+    i, j = mut._find(changed, ref.seq)
+    block = mut.clone(changed[i][j])
+    block["revisions"][ref.index]["data"]["quantity"] = 999
+    changed[i][j] = block
+    code, err = refused(tmp_path, write_export(tmp_path, changed), *digest_args())
+    assert code == 1
+    assert f"refuted at block {ref.seq}: " in err
+    assert "does not match the hash of data and metadata" in err
+    shutil.rmtree(tmp_path / "export")
+    # the last objects gone and a digest beyond: the exact blocks the export lacks
+    kept = objects[:-2]
+    end = int(kept[-1][-1]["blockAddress"]["sequenceNo"])
+    code, err = refused(tmp_path, write_export(tmp_path, kept), "--digest", DIGESTS[LAST])
+    assert code == 2
+    assert f"the export ends at block {end}" in err
+    assert f"blocks {end + 1}-{LAST} are missing from the export" in err
+
+
+def test_a_block_without_its_address_is_not_imported(tmp_path: Path) -> None:
+    """No QLDB hash covers blockAddress: an export audit may pass a block without one, but
+    the ledger cannot place it."""
+    objects = [list(c) for c in mut.objects_of(JOURNAL)]
+    i, j = mut._find(objects, 12)
+    block = mut.clone(objects[i][j])
+    del block["blockAddress"]
+    objects[i][j] = block
+    code, err = refused(tmp_path, write_export(tmp_path, objects), *digest_args())
+    assert code == 2
+    assert "the block after block 11 has no blockAddress" in err
