@@ -875,18 +875,25 @@ def test_an_edited_imported_deletion_is_not_served(migrated: Path, tmp_path: Pat
 
 # -- other journals of the generator (the held-out export is one more) ------------------------
 @pytest.mark.parametrize(
-    "settings",
+    ("settings", "fmt"),
     [
-        gen.Settings(seed=1, blocks=150),
-        gen.Settings(seed=2, blocks=120, genesis_previous="absent"),
-        gen.Settings(seed=3, blocks=100, redaction_lists_document=True, max_objects_blocks=2),
-        gen.Settings(seed=4, blocks=200, max_objects_blocks=60),
+        (gen.Settings(seed=1, blocks=150), "ion_binary"),
+        (gen.Settings(seed=2, blocks=120, genesis_previous="absent"), "ion_binary"),
+        (gen.Settings(seed=3, blocks=100, redaction_lists_document=True, max_objects_blocks=2),
+         "ion_text"),
+        (gen.Settings(seed=4, blocks=200, max_objects_blocks=60), "ion_binary"),
+        (gen.Settings(seed=9, blocks=60), "pretty"),
     ],
-    ids=["seed1", "no-genesis-previous", "redaction-lists-document", "big-objects"],
-)
-def test_other_generated_journals_import_exactly(settings: gen.Settings, tmp_path: Path) -> None:
+    ids=["seed1", "no-genesis-previous", "redaction-lists-document", "big-objects",
+         "indented-ion-text"],
+)  # fmt: skip
+def test_other_generated_journals_import_exactly(
+    settings: gen.Settings, fmt: str, tmp_path: Path
+) -> None:
     journal = gen.generate(settings)
-    export = write_export(tmp_path, None, "ion_binary", journal)
+    export = tmp_path / "export"
+    pretty = fmt == "pretty"
+    gen.write(gen.render_export(journal, "ion_text" if pretty else fmt, None, pretty), export)
     digests = []
     for tip in range(len(journal.blocks)):
         digests.append(str(tmp_path / f"d{tip}.json"))
