@@ -128,3 +128,18 @@ def test_a_write_builds_on_the_imported_version(server: ServerProcess) -> None:
                                headers={"If-Match": etag})  # fmt: skip
         assert response.status == 200, response.json()
         assert response.json()["version"] == ref.version + 1
+
+
+def test_a_qldb_deletion_has_no_receipt_and_no_server_error(server: ServerProcess) -> None:
+    deleted = next(r for r in reversed(JOURNAL.revisions) if r.deleted and r.table == "invoices")
+    latest = [r for r in JOURNAL.revisions if r.doc_id == deleted.doc_id][-1]
+    assert latest is deleted  # the document's last revision is the deletion
+    with client(server, "manufacturer") as api:
+        history = get(api, "/history", key=deleted.key or deleted.doc_id)
+        if deleted.key is not None and history[0] == 200:
+            assert history[1][-1]["metadata"]["version"] >= 0
+        response = api.request(
+            "GET", f"/v1/revisions/{deleted.doc_id}/{deleted.original['metadata']['txId']}/receipt"
+        )
+        assert 400 <= response.status < 500, response.json()
+        assert "deletion imported from QLDB" in json.dumps(response.json())
