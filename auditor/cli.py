@@ -242,6 +242,7 @@ def verify_consistency(
 
 
 def _register() -> None:
+    from auditor import cli_import  # noqa: F401 - adds `ledger import` to the ledger group
     from auditor.cli_audit import register
     from auditor.cli_ledger import ledger_group
     from auditor.cli_serve import serve

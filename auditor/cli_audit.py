@@ -130,6 +130,9 @@ def _options(f: Callable[..., None]) -> Callable[..., None]:
                      help="writer: exports of qldb-audit ledgers (header entry, deleted "
                      "revisions, exact layout); qldb: QLDB's own exports. Default: writer when "
                      "--trust-key is given, else qldb. Never read from the export."),
+        click.option("--qldb-until", "qldb_until", type=click.IntRange(min=0), metavar="N",
+                     help="A ledger migrated from QLDB (ledger import): QLDB's rules for blocks "
+                     "0..N, the writer's rules after N. Never read from the export."),
         click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout."),
         click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
                      help="Write a JUnit XML report."),
@@ -152,7 +155,8 @@ def verify_export(
     witness_keys: tuple[str, ...], min_witnesses: int, accept_opaque: str | None,
     accept_deleted: bool, state_key_path: str | None,
     state_path: str | None, workers: int, dask_address: str | None, export_id: str | None,
-    strand_id: str | None, rules: str | None, as_json: bool, junit_path: str | None,
+    strand_id: str | None, rules: str | None, qldb_until: int | None, as_json: bool,
+    junit_path: str | None,
     html_path: str | None, progress: bool | None, verbose: int,
 ) -> None:  # fmt: skip
     """Audit a journal export in QLDB's layout: SOURCE is a directory or s3://bucket/prefix.
@@ -173,7 +177,7 @@ def verify_export(
         min_signatures=min_signatures, witness_keys=witnesses, min_witnesses=min_witnesses,
         state_path=state_path, state_key_path=state_key_path, workers=workers,
         dask=dask_address, export_id=export_id, strand_id=strand_id, rules=rules,
-        accept_opaque=accepted, accept_deleted=accept_deleted,
+        qldb_until=qldb_until, accept_opaque=accepted, accept_deleted=accept_deleted,
         command_line=["qldb-audit", *sys.argv[1:]],
     )  # fmt: skip
     bar = _Bar(sys.stderr.isatty() if progress is None else progress)

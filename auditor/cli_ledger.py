@@ -260,11 +260,27 @@ def get(ledger_path: str, table: str, key: str) -> None:
 @ledger_group.command("history", epilog=EXIT_HELP)
 @_ledger_option
 @_table_option
-@click.argument("key")
+@click.argument("key", required=False)
 @click.option("--from", "since", help="ISO-8601 start (inclusive).")
 @click.option("--to", "until", help="ISO-8601 end (inclusive).")
-def history(ledger_path: str, table: str, key: str, since: str | None, until: str | None) -> None:
-    """Print every revision of KEY, oldest first; exit 2 if the key was never written."""
+@click.option("--document-id", help="Instead of KEY: every revision of this document.")
+def history(
+    ledger_path: str, table: str, key: str | None, since: str | None, until: str | None,
+    document_id: str | None,
+) -> None:  # fmt: skip
+    """Print every revision of KEY (or of one document, --document-id), oldest first; exit 2
+    if the key was never written."""
+    if (key is None) == (document_id is None):
+        _fail("give KEY or --document-id")
+    if document_id is not None:
+        if since or until:
+            _fail("--from/--to: with KEY only")
+        _with_ledger(
+            ledger_path,
+            lambda ledger: [_revision_json(r) for r in ledger.document_history(table, document_id)],
+        )
+        return
+    assert key is not None
     _with_ledger(
         ledger_path,
         lambda ledger: [_revision_json(r) for r in ledger.history(table, key, since, until)],
@@ -330,17 +346,49 @@ def digest(ledger_path: str, tip: int | None, output: str | None) -> None:
 
 @ledger_group.command("consistency", epilog=EXIT_HELP)
 @_ledger_option
-@click.option("--from", "old_tip", type=int, required=True, help="The older tip.")
+@click.option("--from", "old_tip", type=int, help="The older tip.")
+@click.option("--from-digest", "from_digest", type=click.Path(dir_okay=False),
+              help="Instead of --from: a digest saved from QLDB (GetDigest output) before the "
+              "migration; it must be this ledger's digest at its tip.")  # fmt: skip
 @click.option("--to", "new_tip", type=int, help="The newer tip (default: the current tip).")
 @click.option("-o", "--output", type=click.Path(), help="Write to this file.")
-def consistency(ledger_path: str, old_tip: int, new_tip: int | None, output: str | None) -> None:
-    """Print a consistency proof between two signed checkpoints."""
+def consistency(
+    ledger_path: str, old_tip: int | None, from_digest: str | None, new_tip: int | None,
+    output: str | None,
+) -> None:  # fmt: skip
+    """Print a consistency proof between two signed checkpoints, or from a saved QLDB digest
+    (--from-digest) to the current signed checkpoint (verify it with `qldb-audit verify
+    consistency FILE --trust-key VKEY --digest SAVED_DIGEST`)."""
+    if (old_tip is None) == (from_digest is None):
+        _fail("give --from TIP or --from-digest FILE")
+    if from_digest is not None:
+        if new_tip is not None:
+            _fail("--from-digest proves a prefix of the current signed checkpoint: no --to")
+        saved = _saved_digest(from_digest)
+        _with_ledger(
+            ledger_path,
+            lambda ledger: _json_text(bundle.consistency_from_digest(ledger, saved, from_digest)),
+            output,
+        )
+        return
+    assert old_tip is not None
 
     def act(ledger: Ledger) -> str:
         new = ledger.tip() if new_tip is None else new_tip
         return _json_text(bundle.consistency_file(ledger, old_tip, new))
 
     _with_ledger(ledger_path, act, output)
+
+
+def _saved_digest(path: str) -> Any:
+    """A GetDigest file (ours with its checkpoint too), or exit 2 naming the file and field."""
+    from auditor.formats import load_digest
+    from proofs import ProofError
+
+    try:
+        return load_digest(path)
+    except ProofError as e:
+        _fail(f"--from-digest: {e}")
 
 
 @ledger_group.command("verify", epilog=EXIT_HELP)

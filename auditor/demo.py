@@ -5,7 +5,8 @@ tampered copies. Part 2 tells the car maker's invoice story on our own ledger, w
 in a directory of its own: the car maker keeps its ledger file; the dealer holds only what the
 maker sent it (a receipt bundle, the public key, a signed digest, a consistency proof) and
 verifies offline; the external auditor holds only the exported journal and the key. Part 3
-plays the same story over the REST API against a real server.
+plays the same story over the REST API against a real server. Part 4 migrates a QLDB ledger
+(a generated QLDB-shaped export) with its proofs (``auditor/demo_migrate.py``).
 
 Every step runs ``python -m auditor …`` and must end with the exit code shown; the demo exits
 non-zero otherwise. The working directory is kept (``out/demo`` in the repository by default,
@@ -294,13 +295,22 @@ def main(workdir: Path = WORKDIR) -> int:
     failures += demo_rest.run(
         rest, _run, lambda name, expected, got: _expect(name, 0, expected, got)
     )
+    print("part 4: migrating a QLDB ledger off QLDB, keeping its proofs\n")
+    from auditor import demo_migrate
+
+    migration = workdir / "migration"
+    migration.mkdir()
+    failures += demo_migrate.run(
+        migration, _run, lambda name, expected, got: _expect(name, 0, expected, got)
+    )
     activate = Path(sys.prefix) / "bin" / "activate"
     try:
         activate_shown = os.path.relpath(activate)
     except ValueError:  # another drive (Windows)
         activate_shown = str(activate)
     print(f"demo: every file above is in {workdir} (the car maker's ledger in {MAKER}/, what "
-          f"the dealer holds in {DEALER}/, the auditor's export in {AUDITOR}/)")  # fmt: skip
+          f"the dealer holds in {DEALER}/, the auditor's export in {AUDITOR}/, the migrated "
+          "QLDB ledger in migration/)")  # fmt: skip
     print(f"demo: the auditor's HTML report is {parties[AUDITOR] / 'audit-report.html'}")
     print(f"demo: to run qldb-audit yourself: . {activate_shown}  (or {Path(sys.prefix)}/bin/"
           "qldb-audit)")  # fmt: skip

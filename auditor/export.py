@@ -42,6 +42,9 @@ Decisions (where QLDB's docs leave room, or this tool differs):
   ``inclusiveStartTime`` and the later of "now" and the tip's timestamp + 1 ms, rounded up to
   the millisecond, as ``exclusiveEndTime``. An empty selection is refused before anything is
   written.
+- A ledger migrated from QLDB (``ledger import``) adds ``importBoundary`` (its last QLDB
+  block) to the started manifest, so that ``verify export`` can tell the auditor to give
+  ``--qldb-until`` (the rules are the auditor's input: the export's word is only a hint).
 - The checkpoint covers blocks ``0..lastSeq``: for a windowed export, an auditor needs the
   earlier blocks too (or an older export) to recompute the digest.
 - Export ids are 22 base62 characters from 16 random bytes, like QLDB's ids. A caller-chosen
@@ -410,6 +413,8 @@ def _write(
         "objectEncryptionType": "NO_ENCRYPTION",
         "outputFormat": output_format,
     }
+    if ledger.import_boundary is not None:  # migrated from QLDB: its blocks end there
+        started["importBoundary"] = ledger.import_boundary
     manifest_type = _CONTENT_TYPES["json" if fmt == "json" else "ion_text"]
     sink.put(started_key, _manifest(fmt, started), manifest_type)
 

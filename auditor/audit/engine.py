@@ -24,7 +24,7 @@ from typing import Any
 from auditor.audit.digests import DigestInput, parse_digest
 from auditor.audit.layout import Export, LayoutError, locate
 from auditor.audit.model import MALFORMED, Issue, ObjectResult, ObjectSpec
-from auditor.audit.objects import fetch_and_verify
+from auditor.audit.objects import BlockSink, fetch_and_verify
 from auditor.audit.reduce import Reducer
 from auditor.audit.report import AuditReport
 from auditor.audit.source import Source, SourceError
@@ -91,23 +91,30 @@ class AuditOptions:
     export_id: str | None = None
     strand_id: str | None = None
     rules: str | None = None  # writer | qldb; None: writer with --trust-key, else qldb
+    qldb_until: int | None = None  # QLDB rules for blocks 0..N, writer rules after (a migration)
     accept_opaque: SeqSet | None = None  # blocks without transactionInfo you accept
     accept_deleted: bool = False  # deleted revisions (QLDB rules: hash rule unknown) you accept
     save_every: float = 2.0  # seconds between progress saves to the state file
     command_line: list[str] = field(default_factory=list)  # for the report's provenance
+    on_block: BlockSink | None = None  # in-process only (ledger import): see audit/objects.py
 
 
-def work(source: Source, spec: ObjectSpec, skip_if_sha256: str | None) -> ObjectResult:
+def work(
+    source: Source, spec: ObjectSpec, skip_if_sha256: str | None,
+    on_block: BlockSink | None = None,
+) -> ObjectResult:  # fmt: skip
     """The map task: read one object and verify it (what processes and Dask workers run)."""
-    return fetch_and_verify(source.read, spec, skip_if_sha256)
+    return fetch_and_verify(source.read, spec, skip_if_sha256, on_block)
 
 
 Job = tuple[ObjectSpec, str | None]
 
 
-def _serial(source: Source, jobs: list[Job]) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
+def _serial(
+    source: Source, jobs: list[Job], on_block: BlockSink | None = None
+) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
     for spec, skip in jobs:
-        yield spec, work(source, spec, skip)
+        yield spec, work(source, spec, skip, on_block)
 
 
 def _failed_task(spec: ObjectSpec, error: BaseException) -> ObjectResult:
@@ -223,6 +230,18 @@ def audit(
         raise AuditUsageError("--workers: must be at least 1")
     if options.rules not in (None, "writer", "qldb"):
         raise AuditUsageError("--rules: expected writer or qldb")
+    if options.on_block is not None and (
+        options.workers != 1 or options.dask or options.state_path is not None
+    ):
+        raise AuditUsageError("on_block: only for one process, without --state")
+    until = options.qldb_until
+    if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 0):
+        raise AuditUsageError("--qldb-until: expected a sequenceNo (0 or more)")
+    if until is not None and options.rules == "qldb":
+        raise AuditUsageError(
+            "--qldb-until: QLDB rules up to that block and the writer's after it; --rules qldb "
+            "would judge the writer's blocks by QLDB's rules: give one or the other"
+        )
     try:
         source = Source.parse(options.source)
     except SourceError as e:
@@ -246,7 +265,14 @@ def audit(
         if options.rules
         else ("implied by --trust-key" if rules == "writer" else "the default")
     )
-    notes.append(f"{rules} rules ({why})")
+    if until is not None:
+        rules = f"qldb-until-{until}"
+        notes.append(
+            f"QLDB rules for blocks 0-{until}, the writer's rules after block {until} "
+            f"(--qldb-until {until})"
+        )
+    else:
+        notes.append(f"{rules} rules ({why})")
     if base is not None and base.rules != rules:
         raise AuditUsageError(
             f"{options.state_path}: the state was verified with {base.rules} rules, this run uses "
@@ -258,9 +284,25 @@ def audit(
             "and verified again"
         )
     try:
-        export = locate(source, options.export_id, rules == "writer", options.strand_id)
+        export = locate(
+            source, options.export_id, rules == "writer", options.strand_id, qldb_until=until
+        )
     except LayoutError as e:
         raise AuditUsageError(str(e)) from e
+    declared = export.import_boundary
+    if declared is not None and until is None and options.rules != "qldb":
+        where = source.shown(source.location(export.started_name or ""))
+        raise AuditUsageError(
+            f"{where}: importBoundary: the export says it is of a ledger migrated from QLDB, "
+            f"QLDB's blocks up to block {declared}: pass --qldb-until {declared} (QLDB rules "
+            f"up to it, the writer's after it) if you know that to be so, or --rules qldb; "
+            "this tool never takes the boundary from the export itself"
+        )
+    if declared is not None and until is not None and declared != until:
+        notes.append(
+            f"the export's started manifest says QLDB's blocks end at block {declared}; "
+            f"--qldb-until {until} is what was used"
+        )
     if base is not None and base.strand_id != export.strand_id:
         raise AuditUsageError(
             f"{options.state_path}: the state is for strand {base.strand_id}, the export is "
@@ -317,7 +359,7 @@ def audit(
         results = _pool(source, jobs, options.workers)
         mode = f"{options.workers} processes"
     else:
-        results = _serial(source, jobs)
+        results = _serial(source, jobs, options.on_block)
         mode = "1 process"
 
     last_save = time.monotonic()
@@ -413,7 +455,7 @@ def _commit(
         tip = reducer.last_seq
         state.verified = Verified(
             ledger_name=export.ledger_name or (base.ledger_name if base else None),
-            strand_id=export.strand_id, rules="writer" if export.writer_rules else "qldb",
+            strand_id=export.strand_id, rules=export.rules,
             tip=tip, tip_hash=reducer.last_hash, digest=reducer.frontier.root(),
             frontier=reducer.frontier, attested=report.exit_code == 0, time=_now(),
             export_id=export.export_id, source=options.source,

@@ -19,7 +19,11 @@ for S3 — so a failure in an edited copy names the copy's file, whatever key th
 
 Which rules apply is the caller's choice, never the export's: ``writer=True`` checks every block
 with the writer's rules (``verify_block(writer_rules=True)``, exact layout and bytes), else
-QLDB's rules. A checkpoint or digest beside the manifests is only a digest to check.
+QLDB's rules; ``qldb_until=N`` (a ledger migrated from QLDB, docs/migration.md) QLDB's rules for
+blocks 0..N and the writer's after N, with the exporter's exact bytes throughout. A checkpoint or
+digest beside the manifests is only a digest to check, and the started manifest's
+``importBoundary`` (what this project's exporter writes for a migrated ledger) is only reported:
+the engine refuses to guess the rules when it is there and the caller gave none.
 """
 
 from __future__ import annotations
@@ -65,9 +69,18 @@ class Export:
     objects: list[ObjectSpec]
     checkpoint_name: str | None
     digest_json_name: str | None
+    qldb_until: int | None = None  # QLDB rules for blocks 0..N, writer rules after
+    import_boundary: int | None = None  # what the started manifest declares (not trusted)
     issues: list[Issue] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     unlisted: list[str] = field(default_factory=list)
+
+    @property
+    def rules(self) -> str:
+        """``writer``, ``qldb``, or ``qldb-until-N`` (QLDB rules to block N, writer's after)."""
+        if self.qldb_until is not None:
+            return f"qldb-until-{self.qldb_until}"
+        return "writer" if self.writer_rules else "qldb"
 
 
 def _read_manifest(source: Source, name: str) -> tuple[Any, bytes]:
@@ -100,7 +113,12 @@ def _text(value: Any) -> str | None:
 
 
 def locate(
-    source: Source, export_id: str | None = None, writer: bool = False, strand_id: str | None = None
+    source: Source,
+    export_id: str | None = None,
+    writer: bool = False,
+    strand_id: str | None = None,
+    *,
+    qldb_until: int | None = None,
 ) -> Export:
     """Find the export (by ``export_id`` when the source holds several) and list its objects.
 
@@ -150,6 +168,9 @@ def locate(
     checkpoint = f"{export_id}.checkpoint"
     has_checkpoint = checkpoint in names
     reason = "writer rules" if writer else "QLDB rules"
+    if qldb_until is not None:
+        writer = True  # the exporter's exact bytes; the writer's rules after the boundary
+        reason = f"QLDB rules for blocks 0-{qldb_until}, writer rules after (--qldb-until)"
     digest_json = f"{export_id}.{strand}.digest.json"
     export = Export(
         source=source,
@@ -166,10 +187,23 @@ def locate(
         objects=[],
         checkpoint_name=checkpoint if has_checkpoint else None,
         digest_json_name=digest_json if digest_json in names else None,
+        qldb_until=qldb_until,
+        import_boundary=_boundary(started, source, started_name),
         notes=notes,
     )
     _objects(export, manifest)
     return export
+
+
+def _boundary(started: dict[str, Any] | None, source: Source, name: str | None) -> int | None:
+    """The started manifest's ``importBoundary`` (this project's exports of migrated ledgers)."""
+    if started is None or "importBoundary" not in started:
+        return None
+    value = started["importBoundary"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        where = source.shown(source.location(name or ""))
+        raise LayoutError(f"{where}: importBoundary: expected a sequenceNo, got {value!r}")
+    return int(value)
 
 
 def _relative(key: str, prefix: str | None, export_id: str) -> str | None:
@@ -183,6 +217,12 @@ def _relative(key: str, prefix: str | None, export_id: str) -> str | None:
     if not rel or rel.startswith(("/", "\\")) or ".." in parts or "" in parts or "\\" in rel:
         return None
     return rel
+
+
+def _writer_from(export: Export) -> int | None:
+    if export.qldb_until is not None:
+        return export.qldb_until + 1
+    return 0 if export.writer_rules else None
 
 
 def _objects(export: Export, manifest: Any) -> None:
@@ -234,7 +274,7 @@ def _objects(export: Export, manifest: Any) -> None:
         export.objects.append(
             ObjectSpec(
                 index=len(export.objects), key=read, location=location,
-                fmt=fmt, writer_from=0 if export.writer_rules else None,
+                fmt=fmt, writer_from=_writer_from(export),
                 strand_id=export.strand_id,
                 name_first=first, name_last=last,
             )

@@ -25,6 +25,11 @@ JSON exports: the known fields get their Ion types back (hashes → blobs; ``blo
 ``data`` follows the JSON → Ion rule of :func:`auditor.formats.loads_json`. What JSON cannot
 carry (symbols, timestamps, blobs, floats, ... inside ``data``) makes a revision fail; such
 failures carry a note saying so.
+
+``on_block`` (optional, in-process callers only: ``ledger import``) is called once per block
+position, in order, after the block was checked: ``on_block(seq, block, verified)`` with the
+block's value when ``verify_block`` passed (``verified`` True), else ``None``; ``seq`` is the
+stated sequenceNo, or the one its position in the object gives.
 """
 
 from __future__ import annotations
@@ -72,6 +77,8 @@ JSON_TYPE_LOSS = (
     "a JSON export loses Ion types (symbols, timestamps, blobs, floats, typed nulls inside data):"
     " a revision whose hash does not recompute from JSON is not proven either way"
 )
+
+BlockSink = Callable[[int | None, Any, bool], None]  # on_block(seq, block | None, verified)
 
 _WRITER_BLOCK = (
     "blockAddress", "transactionId", "blockTimestamp", "blockHash", "entriesHash",
@@ -584,7 +591,7 @@ def _notable(result: ObjectResult, block: Any, seq: int | None) -> None:
         })  # fmt: skip
 
 
-def verify_object(data: bytes, spec: ObjectSpec) -> ObjectResult:
+def verify_object(data: bytes, spec: ObjectSpec, on_block: BlockSink | None = None) -> ObjectResult:
     """Verify every block of one data object; never raises for bad data (see module doc)."""
     started = time.perf_counter()
     result = ObjectResult(
@@ -604,7 +611,7 @@ def verify_object(data: bytes, spec: ObjectSpec) -> ObjectResult:
     gc.disable()  # amazon.ion builds many small objects; the collector only slows it down
     try:
         for position, (value, damage) in enumerate(values):
-            _verify_one(result, spec, position, value, damage, rules)
+            _verify_one(result, spec, position, value, damage, rules, on_block)
     finally:
         if enabled:
             gc.enable()
@@ -631,6 +638,7 @@ def _verify_one(
     value: Any,
     damage: _DamageError | None,
     rules: _JsonRules | None,
+    on_block: BlockSink | None = None,
 ) -> None:
     counts = result.counts
     counts.blocks += 1
@@ -662,6 +670,8 @@ def _verify_one(
         _block_issue(result, spec, FAILED, e.check, e.message, seq, expected_seq, position)
         _link(result, position, seq, block, verified=False)
         counts.blocks_failed += 1
+        if on_block is not None:
+            on_block(seq if seq is not None else expected_seq, None, False)
         return
     except VerificationError as e:
         _block_issue(
@@ -671,6 +681,8 @@ def _verify_one(
         _recount(block, where, writer, counts)
         _link(result, position, seq, block, verified=False)
         counts.blocks_failed += 1
+        if on_block is not None:
+            on_block(seq if seq is not None else expected_seq, None, False)
         return
     except Exception as e:  # noqa: BLE001 - a shape no check foresaw: reported, never raised
         kind = FAILED if writer else MALFORMED
@@ -683,6 +695,8 @@ def _verify_one(
         _recount(block, where, writer, counts)
         _link(result, position, seq, block, verified=False)
         counts.blocks_failed += 1
+        if on_block is not None:
+            on_block(seq if seq is not None else expected_seq, None, False)
         return
     counts.blocks_verified += 1
     if rules is not None:
@@ -700,6 +714,8 @@ def _verify_one(
     result.links.append(
         Link(position, checked.sequence_no, checked.block_hash, _previous(block), verified=True)
     )
+    if on_block is not None:
+        on_block(checked.sequence_no, block, True)
 
 
 def _previous(block: Any) -> bytes | None:
@@ -762,7 +778,10 @@ Reader = Callable[[str], bytes]
 
 
 def fetch_and_verify(
-    read: Reader, spec: ObjectSpec, skip_if_sha256: str | None = None
+    read: Reader,
+    spec: ObjectSpec,
+    skip_if_sha256: str | None = None,
+    on_block: BlockSink | None = None,
 ) -> ObjectResult:
     """Read the object with ``read`` and verify it. A missing object is a failure (the manifest
     lists it); any other read error makes it unreadable. With ``skip_if_sha256``, an object
@@ -798,4 +817,4 @@ def fetch_and_verify(
             return ObjectResult(
                 index=spec.index, key=spec.key, size=len(data), sha256=digest, skipped=True
             )
-    return verify_object(data, spec)
+    return verify_object(data, spec, on_block)

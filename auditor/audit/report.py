@@ -163,7 +163,8 @@ class AuditReport:
             "exportId": export.export_id, "strandId": export.strand_id,
             "ledgerName": export.ledger_name, "outputFormat": export.output_format,
             "completedManifest": export.completed_name, "startedManifest": export.started_name,
-            "rules": "writer" if export.writer_rules else "qldb",
+            "rules": export.rules, "qldbUntil": export.qldb_until,
+            "importBoundaryDeclared": export.import_boundary,
             "rulesReason": export.rules_reason, "objects": len(export.objects),
             "objectsByStatus": dict(objects_status),
             "firstBlock": reducer.first_seq, "lastBlock": last,
@@ -583,7 +584,13 @@ def _not_checked(
     last: int | None,
 ) -> list[str]:  # fmt: skip
     out: list[str] = []
-    if not export.writer_rules:
+    if export.qldb_until is not None:
+        out.append(
+            f"blocks 0-{export.qldb_until} (QLDB's, before the migration): blockTimestamp and "
+            "the block header are covered by no QLDB hash; QLDB's other entriesHashList entries "
+            "are opaque; deleted revisions are not recomputed (QLDB's rule is unknown)"
+        )
+    elif not export.writer_rules:
         out.append(
             "blockTimestamp and the block header: covered by no QLDB hash (exports of "
             "this project's writer cover them with a header entry)"

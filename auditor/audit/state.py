@@ -37,6 +37,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import tempfile
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ class Fingerprint:
 class Verified:
     ledger_name: str | None
     strand_id: str
-    rules: str  # writer | qldb
+    rules: str  # writer | qldb | qldb-until-N (a migrated ledger: QLDB rules to block N)
     tip: int
     tip_hash: bytes
     digest: bytes
@@ -131,8 +132,13 @@ class Verified:
             raise MalformedError("not-an-int", f"{where}.tip", "expected an integer >= 0")
         strand = value.get("strandId")
         rules = value.get("rules")
-        if not isinstance(strand, str) or rules not in ("writer", "qldb"):
-            raise MalformedError("state", where, "expected strandId and rules (writer|qldb)")
+        if not isinstance(strand, str) or not (
+            rules in ("writer", "qldb")
+            or (isinstance(rules, str) and re.fullmatch(r"qldb-until-(0|[1-9][0-9]{0,18})", rules))
+        ):
+            raise MalformedError(
+                "state", where, "expected strandId and rules (writer|qldb|qldb-until-N)"
+            )
         frontier = Frontier.from_json(value.get("frontier"), f"{where}.frontier")
         if frontier.size != tip + 1:
             raise MalformedError(

@@ -10,6 +10,11 @@ key; and, for the latest version of a document, the ``documents`` index points t
 its deleted flag) or the document was deleted. Any single edited cell of the ledger's tables is
 refused by these checks; ``ledger verify`` recomputes everything, and also catches several
 cells edited to agree with each other.
+
+A ledger migrated from QLDB holds QLDB's blocks up to its import boundary: there a deleted
+revision's hash is QLDB's (its rule is unknown, docs/formats.md §2.3), so it is checked as the
+hash at its position in its block (which the block hash and the digest tree cover), not
+recomputed; and a document without a ``_k`` of its own is indexed by its document id.
 """
 
 from __future__ import annotations
@@ -122,7 +127,8 @@ def block_row(
 
 
 def revision_hash(value: Any) -> bytes:
-    """``dot(IonHash(data) | dataHash | empty, IonHash(metadata))`` (docs/ledger.md)."""
+    """``dot(IonHash(data) | dataHash | empty, IonHash(metadata))`` (docs/ledger.md; the last:
+    the writer's rule for a deleted revision)."""
     if "data" in value:
         data_hash = ion_hash(value["data"])
     elif "dataHash" in value:
@@ -142,8 +148,10 @@ def served(
     strand_id: str,
     path: str,
     verified: Verified | None = None,
+    boundary: int = -1,
 ) -> Revision:
-    """The revision of a ``revisions`` row (``REVISION_COLUMNS``), checked (module doc)."""
+    """The revision of a ``revisions`` row (``REVISION_COLUMNS``), checked (module doc).
+    ``boundary``: the last block imported from QLDB (-1: none)."""
     table, key, doc_id, version, seq, rev_index, tx_id, tx_time, kind, row_hash, blob = row
     where = f"table revisions, row (document {doc_id}, version {version})"
     value = decode(blob, f"{path}: {where}: revision")
@@ -165,13 +173,15 @@ def served(
             raise mismatch(path, where, _COLUMN[field], stored, journal)
     if _kind(value) != kind:
         raise mismatch(path, where, "kind", kind, _kind(value))
-    computed = revision_hash(value)
+    imported = seq <= boundary
+    # a deleted revision of QLDB's: its hash is bound by its position in the block (below)
+    computed = stated if imported and kind == "deleted" else revision_hash(value)
     if computed != stated:
         raise mismatch(path, where, "revision (hash field)", stated, computed)
     if bytes(row_hash) != computed:
         raise mismatch(path, where, "hash", row_hash, computed)
     data = value.get("data")
-    if data is not None and (not hasattr(data, "get") or data.get(KEY_FIELD) != key):
+    if data is not None and not key_of(data, key, doc_id, imported):
         journal_key = data.get(KEY_FIELD) if hasattr(data, "get") else None
         raise mismatch(path, where, "key", key, journal_key)
     block = block_row(db, seq, path, verified)
@@ -183,6 +193,14 @@ def served(
         raise mismatch(path, where, "rev_index", rev_index, _position(block, computed))
     _check_neighbours(db, table, key, doc_id, version, kind, path, where)
     return Revision(table, key, doc_id, version, seq, value)
+
+
+def key_of(data: Any, key: str, doc_id: str, imported: bool) -> bool:
+    """Whether ``data`` may be indexed under ``key``: its ``_k`` is the key, or (a document
+    imported from QLDB without a ``_k`` of its own) the key is its document id."""
+    if hasattr(data, "get") and data.get(KEY_FIELD) == key:
+        return True
+    return imported and key == doc_id
 
 
 _COLUMN = {

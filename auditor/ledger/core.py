@@ -186,6 +186,8 @@ class Ledger:
         self.strand_id: str = meta["strand_id"]
         self.max_document_bytes = int(meta["max_document_bytes"])
         self._vkey = meta.get("vkey")
+        self.import_boundary: int | None = store.import_boundary(meta)  # migrated from QLDB
+        self._boundary = -1 if self.import_boundary is None else self.import_boundary
         self.key_path = key_path or path + ".key"
         self._signer: SignerKey | None = None
         self._checkpoint_cache: tuple[int, SignedDigest] | None = None
@@ -435,13 +437,13 @@ class Ledger:
             row = db.execute(
                 f"SELECT {REVISION_COLUMNS} FROM revisions "  # noqa: S608 - our literal
                 "WHERE table_name=? AND key=? AND version=? AND doc_id=coalesce(?, doc_id) "
-                "ORDER BY seq DESC LIMIT 1",
+                "ORDER BY seq DESC, rev_index DESC LIMIT 1",
                 (table, key, version, document_id),
             ).fetchone()
             if row is None:
                 raise NotFoundError("no-revision", f"{table}/{key}: no version {version}")
             target = served(
-                db, row, self.strand_id, self.path, self._verified
+                db, row, self.strand_id, self.path, self._verified, self._boundary
             ).value  # the journal's, checked
             doc_id, old_seq, kind = str(row[2]), int(row[4]), row[8]
             latest = db.execute(
@@ -582,18 +584,20 @@ class Ledger:
         where = f"{self.path}: table blocks, row {seq}"
         frame = decode(row[0], f"{where}: block")
         blobs = db.execute(
-            "SELECT doc_id, version, revision FROM revisions WHERE seq=? ORDER BY rev_index",
-            (seq,),
+            "SELECT rev_index, doc_id, version, revision FROM revisions WHERE seq=?", (seq,)
         ).fetchall()
+        if seq <= self._boundary:
+            blobs += db.execute(
+                "SELECT rev_index, NULL, NULL, revision FROM system_revisions WHERE seq=?", (seq,)
+            ).fetchall()
         revisions = [
-            decode(blob, f"{self.path}: table revisions, row (document {doc_id}, version "
-                   f"{version}): revision")
-            for doc_id, version, blob in blobs
+            decode(blob, self._revision_where(seq, index, doc_id, version))
+            for index, doc_id, version, blob in sorted(blobs, key=lambda b: int(b[0]))
         ]  # fmt: skip
         try:
             found = (
                 bytes(frame["blockHash"]),
-                bytes(frame["previousBlockHash"]),
+                _previous(frame, seq, self._boundary),
                 [bytes(h) for h in frame["entriesHashList"]],
                 [bytes(r["hash"]) for r in revisions],
             )
@@ -605,7 +609,7 @@ class Ledger:
                 "index", f"{where}: the block's hashes are not its row's (blockHash, "
                 "previousBlockHash, entriesHashList or its revisions)", f"table blocks, row {seq}",
             )  # fmt: skip
-        return attach_revisions(frame, revisions)
+        return _with_revisions(frame, revisions, seq, self._boundary)
 
     def blocks(self, first: int = 0, last: int | None = None) -> Iterator[bytes]:
         """The journal blocks ``first..last`` as Ion binary, in order (as stored: an export
@@ -613,27 +617,27 @@ class Ledger:
         with store.translated(self.path):
             yield from self._blocks(first, last)
 
+    def _revision_where(self, seq: int, index: int, doc_id: Any, version: Any) -> str:
+        if doc_id is None:
+            return f"{self.path}: table system_revisions, row ({seq}, {index}): revision"
+        return f"{self.path}: table revisions, row (document {doc_id}, version {version}): revision"
+
     def _blocks(self, first: int, last: int | None) -> Iterator[bytes]:
         last = self.tip() if last is None else last
         db = self._db()
-        revisions = db.execute(
-            "SELECT seq, doc_id, version, revision FROM revisions WHERE seq BETWEEN ? AND ? "
-            "ORDER BY seq, rev_index",
-            (first, last),
-        )
-        pending = next(revisions, None)
+        rows = store.revision_rows(db, first, last, self._boundary)
+        pending = next(rows, None)
         cursor = db.execute(
             "SELECT seq, block FROM blocks WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last)
         )
         for seq, blob in cursor:
             mine = []
             while pending is not None and pending[0] == seq:
-                _, doc_id, version, revision = pending
-                mine.append(decode(revision, f"{self.path}: table revisions, row (document "
-                                   f"{doc_id}, version {version}): revision"))  # fmt: skip
-                pending = next(revisions, None)
+                _, index, doc_id, version, revision = pending
+                mine.append(decode(revision, self._revision_where(seq, index, doc_id, version)))
+                pending = next(rows, None)
             frame = decode(blob, f"{self.path}: table blocks, row {seq}: block")
-            yield encode(attach_revisions(frame, mine))
+            yield encode(_with_revisions(frame, mine, seq, self._boundary))
 
     def _served(self, where: str, args: tuple[Any, ...], what: str) -> Revision:
         row = (
@@ -643,7 +647,7 @@ class Ledger:
         )
         if row is None:
             raise NotFoundError("no-revision", f"{self.path}: {what}: not found")
-        return served(self._db(), row, self.strand_id, self.path, self._verified)
+        return served(self._db(), row, self.strand_id, self.path, self._verified, self._boundary)
 
     def _latest(self, table: str, key: str) -> Revision | None:
         """The latest revision of ``key`` (a delete included) by the ``documents`` index,
@@ -678,7 +682,7 @@ class Ledger:
                 "index", f"{self.path}: {where}: points to a revision of {found[0]}/{found[1]}",
                 where,
             )  # fmt: skip
-        revision = served(db, found, self.strand_id, self.path, self._verified)
+        revision = served(db, found, self.strand_id, self.path, self._verified, self._boundary)
         if revision.sequence_no != newest:
             raise IntegrityError(
                 "index", f"{self.path}: {where}: points to block {revision.sequence_no}, but "
@@ -705,7 +709,7 @@ class Ledger:
             )  # fmt: skip
         return self._served(
             "WHERE table_name=? AND key=? AND version=? AND doc_id=coalesce(?, doc_id) "
-            "ORDER BY seq DESC LIMIT 1",
+            "ORDER BY seq DESC, rev_index DESC LIMIT 1",
             (table, key, version, document_id), f"{table}/{key} version {version}",
         )  # fmt: skip
 
@@ -750,7 +754,7 @@ class Ledger:
         self._table_id(db, table)
         rows = db.execute(
             f"SELECT {REVISION_COLUMNS} FROM revisions WHERE table_name=? AND key=? "  # noqa: S608
-            "ORDER BY seq",
+            "ORDER BY seq, rev_index",
             (table, key),
         ).fetchall()
         if not rows and self._latest(table, key) is None:  # documents must not know it either
@@ -758,12 +762,30 @@ class Ledger:
         start, end = _iso(since) if since else None, _iso(until) if until else None
         out = []
         for row in rows:
-            revision = served(db, row, self.strand_id, self.path, self._verified)
+            revision = served(db, row, self.strand_id, self.path, self._verified, self._boundary)
             moment = _iso(str(revision.value["metadata"]["txTime"]))
             if (start and moment < start) or (end and moment > end):
                 continue
             out.append(revision)
         return out
+
+    @_guarded
+    def document_history(self, table: str, document_id: str) -> list[Revision]:
+        """Every revision of one document (by its id, whatever key indexes it), oldest first.
+        :class:`NotFoundError` if the table has no such document."""
+        db = self._db()
+        self._table_id(db, table)
+        rows = db.execute(
+            f"SELECT {REVISION_COLUMNS} FROM revisions WHERE doc_id=? AND table_name=? "  # noqa: S608
+            "ORDER BY version",
+            (document_id, table),
+        ).fetchall()
+        if not rows:
+            raise NotFoundError("no-document", f"{self.path}: {table}: no document {document_id}")
+        return [
+            served(db, row, self.strand_id, self.path, self._verified, self._boundary)
+            for row in rows
+        ]
 
     # -- digests and proofs ------------------------------------------------------------------
     def _subtree(self) -> Callable[[int, int], bytes]:
@@ -869,6 +891,22 @@ class Ledger:
         if self._vkey is not None and os.path.exists(self.key_path):
             self._read_signer()  # meta's vkey is the key file's (a copy without it: not checked)
         return count
+
+
+def _with_revisions(frame: Any, revisions: list[Any], seq: int, boundary: int) -> Any:
+    """The block: its frame with its revisions. A block imported from QLDB without a
+    ``revisions`` field is stored without one (its frame has ``revisions: []`` when the
+    exported block had the field), so it comes back without one."""
+    if seq <= boundary and "revisions" not in frame and not revisions:
+        return frame
+    return attach_revisions(frame, revisions)
+
+
+def _previous(frame: Any, seq: int, boundary: int) -> bytes:
+    """A block's previousBlockHash (QLDB's genesis block may have none)."""
+    if seq == 0 and seq <= boundary and "previousBlockHash" not in frame:
+        return b""
+    return bytes(frame["previousBlockHash"])
 
 
 def _iso(text: str) -> datetime:

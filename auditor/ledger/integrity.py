@@ -15,6 +15,13 @@
 5. ``nodes`` is exactly the digest tree recomputed from the block hashes, level by level; the
    digest is the Merkle root of the block hashes.
 
+A ledger migrated from QLDB (``meta`` import_boundary N): blocks 0..N are QLDB's and pass
+``proofs.verify_block`` under QLDB's rules (their deleted revisions are QLDB's, not recomputed;
+block 0 is QLDB's genesis); their revision rows agree with ``transactionInfo.documents`` (table,
+through ``import_tables``, and table id) instead of our statements, a document without a ``_k``
+of its own is indexed by its id, and QLDB's hash-only system revisions are the rows of
+``system_revisions`` (only in those blocks). Blocks after N are the writer's, checked as above.
+
 The first disagreement raises :class:`IntegrityError` naming the table and row. Memory stays
 flat in the number of revisions and keys (the tree check streams one level at a time; block
 hashes are kept, 32 bytes each).
@@ -28,10 +35,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import proofs
-from auditor.ledger.check import REVISION_COLUMNS
+from auditor.formats import KEY_FIELD
+from auditor.ledger.check import REVISION_COLUMNS, key_of
 from auditor.ledger.codec import attach_revisions, decode
 from auditor.ledger.errors import IntegrityError, mismatch
-from auditor.ledger.store import quick_check, read_meta
+from auditor.ledger.store import (
+    import_boundary,
+    quick_check,
+    read_meta,
+    table_map,
+    unmatched_redactions,
+)
 from auditor.ledger.tree import subtree_reader
 from proofs import dot, merkle_root
 
@@ -41,6 +55,10 @@ def verify(db: sqlite3.Connection, path: str) -> int:
     quick_check(db, path)
     meta = read_meta(db, path)
     walk = _Walk(db, path, meta["name"], meta["strand_id"])
+    boundary = import_boundary(meta)
+    walk.boundary = -1 if boundary is None else boundary
+    walk.renamed = table_map(meta, path)
+    walk.unmatched = unmatched_redactions(meta, path)
     count = walk.blocks()
     if count == 0:
         raise IntegrityError("index", f"{path}: table blocks: no genesis block", "table blocks")
@@ -62,45 +80,93 @@ class _Walk:
         self.table_ids: dict[str, str] = {}
         self.redactions: set[tuple[str, int]] = set()
         self.redacted: set[tuple[str, int]] = set()
+        self.boundary = -1  # the last block imported from QLDB
+        self.renamed: dict[str, str] = {}  # QLDB table name -> ours, where renamed on import
+        # QLDB's redactions the import found unmatched (pending, or without their block)
+        self.unmatched: dict[str, set[tuple[str, int]]] = {"pending": set(), "unrecorded": set()}
 
-    def _rows(self) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
-        """(block row, its revision rows in ``rev_index`` order), block by block."""
+    def _rows(
+        self,
+    ) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+        """(block row, its revision rows, its system revision rows), block by block, each in
+        ``rev_index`` order."""
         revisions = self.db.execute(
             f"SELECT {REVISION_COLUMNS} FROM revisions ORDER BY seq, rev_index"  # noqa: S608
         )
         pending = next(revisions, None)
+        system: Iterator[tuple[Any, ...]] = iter(())
+        if self.boundary >= 0:
+            system = self.db.execute(
+                "SELECT seq, rev_index, hash, revision FROM system_revisions "
+                "ORDER BY seq, rev_index"
+            )
+        waiting = next(system, None)
         blocks = self.db.execute(
             "SELECT seq, block, block_hash, previous_hash, entries, revision_hashes, tx_id, "
             "block_time FROM blocks ORDER BY seq"
         )
         for block in blocks:
-            mine = []
+            mine, theirs = [], []
             while pending is not None and pending[4] == block[0]:
                 mine.append(pending)
                 pending = next(revisions, None)
-            yield block, mine
+            while waiting is not None and waiting[0] == block[0]:
+                theirs.append(waiting)
+                waiting = next(system, None)
+            yield block, mine, theirs
+
+    def _values(
+        self, seq: int, rows: list[tuple[Any, ...]], system: list[tuple[Any, ...]]
+    ) -> list[Any]:
+        """The block's revisions in order: rows and system rows at ``rev_index`` 0…n-1."""
+        if system and seq > self.boundary:
+            where = f"table system_revisions, row ({seq}, {system[0][1]})"
+            raise IntegrityError(
+                "index", f"{self.path}: {where}: a system revision in block {seq}, which is the "
+                "writer's (only blocks imported from QLDB have them)", where,
+            )  # fmt: skip
+        placed: list[tuple[int, str, Any]] = []
+        for row in rows:
+            here = f"table revisions, row (document {row[2]}, version {row[3]})"
+            placed.append((int(row[5]), here, row[10]))
+        for row in system:
+            here = f"table system_revisions, row ({seq}, {row[1]})"
+            placed.append((int(row[1]), here, row[3]))
+        placed.sort(key=lambda p: p[0])
+        values = []
+        for i, (index, here, blob) in enumerate(placed):
+            if index != i:
+                raise mismatch(self.path, here, "rev_index", index, i)
+            values.append(decode(blob, f"{self.path}: {here}: revision"))
+        for row in system:
+            here = f"table system_revisions, row ({seq}, {row[1]})"
+            value = values[int(row[1])]
+            if "metadata" in value or bytes(value.get("hash", b"")) != bytes(row[2]):
+                raise mismatch(self.path, here, "hash", row[2], value.get("hash"))
+        return values
 
     def blocks(self) -> int:
         previous = b""
         count = 0
-        for block_columns, rows in self._rows():
+        for block_columns, rows, system in self._rows():
             seq, blob, block_hash, previous_hash, entries, hashes, tx_id, block_time = block_columns
             if seq != count:
                 where = f"table blocks, row {count}"
                 raise IntegrityError("index", f"{self.path}: {where}: missing", where)
             where = f"table blocks, row {seq}"
             frame = decode(blob, f"{self.path}: {where}: block")
-            values = []
-            for i, row in enumerate(rows):
-                if row[5] != i:
-                    here = f"table revisions, row (document {row[2]}, version {row[3]})"
-                    raise mismatch(self.path, here, "rev_index", row[5], i)
-                here = f"table revisions, row (document {row[2]}, version {row[3]})"
-                values.append(decode(row[10], f"{self.path}: {here}: revision"))
-            block = attach_revisions(frame, values)
+            values = self._values(seq, rows, system)
+            imported = seq <= self.boundary
+            if imported and "revisions" not in frame and not values:
+                block = frame  # a QLDB block without a revisions field (docs/ledger.md)
+            else:
+                block = attach_revisions(frame, values)
             try:
-                result = proofs.verify_block(block, "block", writer_rules=True)
-                stated_previous = bytes(frame["previousBlockHash"])
+                result = proofs.verify_block(block, "block", writer_rules=not imported)
+                if imported and seq == 0 and "previousBlockHash" not in frame:
+                    stated_previous = b""  # QLDB's genesis block may have none
+                else:
+                    stated_previous = bytes(frame["previousBlockHash"])
                 address = frame["blockAddress"]
             except proofs.ProofError as e:
                 found = re.search(r"\.revisions\[(\d+)\]", e.locator)
@@ -141,6 +207,9 @@ class _Walk:
         self, seq: int, frame: Any, rows: list[tuple[Any, ...]], values: list[Any]
     ) -> None:
         where = f"table blocks, row {seq}"
+        if seq <= self.boundary:
+            self._imported(seq, frame, rows, [v for v in values if "metadata" in v])
+            return
         info = frame["transactionInfo"]
         statements = [str(s["statement"]) for s in info["statements"]]
         if seq == 0 and (statements != [f"CREATE LEDGER {self.name}"] or rows):
@@ -162,23 +231,10 @@ class _Walk:
     def _revision(
         self, seq: int, row: tuple[Any, ...], value: Any, documents: Any, statements: list[str]
     ) -> None:
-        table, key, doc_id, version, _, _, tx_id, tx_time, kind, row_hash, _ = row
+        table, key, doc_id, version, *_ = row
+        kind = row[8]
         where = f"table revisions, row (document {doc_id}, version {version})"
-        metadata = value["metadata"]
-        kind_found = "data" if "data" in value else "redacted" if "dataHash" in value else (
-            "deleted"
-        )  # fmt: skip
-        columns = {
-            "doc_id": (doc_id, str(metadata["id"])),
-            "version": (version, int(metadata["version"])),
-            "tx_id": (tx_id, str(metadata["txId"])),
-            "tx_time": (tx_time, str(metadata["txTime"])),
-            "kind": (kind, kind_found),
-            "hash": (bytes(row_hash), bytes(value["hash"])),
-        }
-        for field, (stored, journal) in columns.items():
-            if stored != journal:
-                raise mismatch(self.path, where, field, stored, journal)
+        self._revision_columns([row], [value])
         entry = documents.get(doc_id) if hasattr(documents, "get") else None
         if entry is None:
             raise IntegrityError(
@@ -201,6 +257,64 @@ class _Walk:
         if kind == "redacted":
             self.redacted.add((doc_id, version))
 
+    def _imported(
+        self, seq: int, frame: Any, rows: list[tuple[Any, ...]], values: list[Any]
+    ) -> None:
+        """A block imported from QLDB: its rows agree with ``transactionInfo.documents``."""
+        redaction = frame.get("redactionInfo")
+        if redaction is not None:
+            for entry in redaction["revisions"]:
+                self.redactions.add((str(entry["documentId"]), int(entry["version"])))
+        info = frame.get("transactionInfo")
+        documents: Any = info.get("documents") if hasattr(info, "get") else None
+        self._revision_columns(rows, values)
+        for row, value in zip(rows, values, strict=True):
+            table, key, doc_id, version, *_ = row
+            where = f"table revisions, row (document {doc_id}, version {version})"
+            found_entry: Any = documents.get(doc_id) if hasattr(documents, "get") else None
+            if found_entry is None:
+                raise IntegrityError(
+                    "journal", f"{self.path}: block {seq}: transactionInfo.documents lacks "
+                    f"{doc_id}", where,
+                )  # fmt: skip
+            qldb_name = str(found_entry["tableName"])
+            journal_table = self.renamed.get(qldb_name, qldb_name)
+            if table != journal_table:
+                raise mismatch(self.path, where, "table_name", table, journal_table)
+            known = self.table_ids.setdefault(table, str(found_entry["tableId"]))
+            if known != str(found_entry["tableId"]):
+                raise IntegrityError(
+                    "journal", f"{self.path}: block {seq}: table {table} has a second tableId",
+                    where,
+                )  # fmt: skip
+            self.created.add(table)
+            data = value.get("data")
+            if data is not None and not key_of(data, key, doc_id, imported=True):
+                found = data.get(KEY_FIELD) if hasattr(data, "get") else None
+                raise mismatch(self.path, where, "key", key, found)
+            if row[8] == "redacted":
+                self.redacted.add((doc_id, version))
+
+    def _revision_columns(self, rows: list[tuple[Any, ...]], values: list[Any]) -> None:
+        for row, value in zip(rows, values, strict=True):
+            _, _, doc_id, version, _, _, tx_id, tx_time, kind, row_hash, _ = row
+            where = f"table revisions, row (document {doc_id}, version {version})"
+            metadata = value["metadata"]
+            kind_found = "data" if "data" in value else "redacted" if "dataHash" in value else (
+                "deleted"
+            )  # fmt: skip
+            columns = {
+                "doc_id": (doc_id, str(metadata["id"])),
+                "version": (version, int(metadata["version"])),
+                "tx_id": (tx_id, str(metadata["txId"])),
+                "tx_time": (tx_time, str(metadata["txTime"])),
+                "kind": (kind, kind_found),
+                "hash": (bytes(row_hash), bytes(value["hash"])),
+            }
+            for field, (stored, journal) in columns.items():
+                if stored != journal:
+                    raise mismatch(self.path, where, field, stored, journal)
+
     def orphans(self, count: int) -> None:
         row = self.db.execute(
             "SELECT doc_id, version, seq FROM revisions WHERE seq >= ? OR seq < 0 LIMIT 1",
@@ -211,8 +325,21 @@ class _Walk:
             raise IntegrityError(
                 "index", f"{self.path}: {where}: in block {row[2]}, which does not exist", where
             )
-        if self.redacted != self.redactions:
-            doc_id, version = sorted(self.redacted ^ self.redactions)[0]
+        if self.boundary >= 0:
+            row = self.db.execute(
+                "SELECT seq, rev_index FROM system_revisions WHERE seq > ? OR seq < 0 LIMIT 1",
+                (min(count - 1, self.boundary),),
+            ).fetchone()
+            if row is not None:
+                where = f"table system_revisions, row ({row[0]}, {row[1]})"
+                raise IntegrityError(
+                    "index", f"{self.path}: {where}: not in a block imported from QLDB", where
+                )
+        unexplained = (self.redacted - self.redactions - self.unmatched["unrecorded"]) | (
+            self.redactions - self.redacted - self.unmatched["pending"]
+        )
+        if unexplained:
+            doc_id, version = sorted(unexplained)[0]
             where = f"table revisions, row (document {doc_id}, version {version})"
             found = "redacted" if (doc_id, version) in self.redacted else "not redacted"
             raise IntegrityError(
@@ -256,11 +383,12 @@ class _Walk:
 
 def _documents(db: sqlite3.Connection, path: str) -> None:
     """``documents`` equals the latest revision of each (table, key), compared in key order."""
-    expected = db.execute(
-        "SELECT r.table_name, r.key, r.doc_id, r.version, r.kind = 'deleted' FROM revisions r "
-        "JOIN (SELECT table_name, key, max(seq) AS seq FROM revisions GROUP BY table_name, key) m "
-        "ON r.table_name = m.table_name AND r.key = m.key AND r.seq = m.seq "
-        "ORDER BY r.table_name, r.key"
+    expected = db.execute(  # the latest: by block, then by position (a migrated ledger's
+        # QLDB blocks may delete a key's document and write the key again in one transaction)
+        "SELECT table_name, key, doc_id, version, deleted FROM (SELECT table_name, key, doc_id, "
+        "version, kind = 'deleted' AS deleted, row_number() OVER (PARTITION BY table_name, key "
+        "ORDER BY seq DESC, rev_index DESC) AS n FROM revisions) WHERE n = 1 "
+        "ORDER BY table_name, key"
     )
     stored = db.execute(
         "SELECT table_name, key, doc_id, version, deleted FROM documents ORDER BY table_name, key"

@@ -1,6 +1,11 @@
 """The ledger's SQLite file: connections, the schema, ``meta``, SQLite's own page check, and
 creation all at once (see docs/ledger.md, "Files" and "Damaged and read-only files").
 
+A ledger migrated from QLDB (``ledger import``, docs/migration.md) records the import in
+``meta`` (``import_boundary``: the last sequenceNo imported; ``import_ledger``,
+``import_export``: the source's ledger name and export id; ``import_tables``: QLDB table names
+renamed on import) and keeps QLDB's hash-only system revisions in ``system_revisions``.
+
 Opening checks that the file exists, is SQLite, has the ledger's tables and columns and a
 valid ``meta``, and runs SQLite's :func:`quick_check`, which reads every page (about 1.3 ms per
 MB with the file in the page cache: 0.2 s for 100,000 1 KB invoices, 170 MB); a damaged file is
@@ -11,6 +16,7 @@ not writable opens read-only: it can be read and verified.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import sqlite3
@@ -66,6 +72,15 @@ CREATE TABLE documents (
     PRIMARY KEY (table_name, key)
 ) WITHOUT ROWID;
 """
+SYSTEM_SCHEMA = """
+CREATE TABLE system_revisions (  -- a migrated ledger: QLDB's hash-only system revisions
+    seq INTEGER NOT NULL, rev_index INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    revision BLOB NOT NULL,        -- the revision as in its block, Ion binary
+    PRIMARY KEY (seq, rev_index)
+) WITHOUT ROWID;
+"""
+SYSTEM_COLUMNS = ("seq", "rev_index", "hash", "revision")
 COLUMNS = {
     "meta": ("key", "value"),
     "tables": ("name", "table_id"),
@@ -77,7 +92,13 @@ COLUMNS = {
     "documents": ("table_name", "key", "doc_id", "version", "deleted"),
 }  # fmt: skip
 META_KEYS = ("format", "name", "strand_id", "max_document_bytes")
-OPTIONAL_META_KEYS = ("vkey",)  # the public key of the ledger's signer (ledgers since 0.1.1)
+OPTIONAL_META_KEYS = (
+    "vkey",  # the public key of the ledger's signer (ledgers since 0.1.1)
+    "import_boundary", "import_ledger", "import_export", "import_tables",  # a migrated ledger
+    "import_redactions",
+)  # fmt: skip
+_SEQUENCE_NO = re.compile(r"0|[1-9][0-9]{0,18}")
+_TABLE = re.compile(r"[A-Za-z0-9_]{1,128}")
 _BASE62_ID = re.compile(r"[0-9A-Za-z]{22}")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
@@ -172,7 +193,97 @@ def read_meta(db: sqlite3.Connection, path: str) -> dict[str, str]:
     extra = set(meta) - set(META_KEYS) - set(OPTIONAL_META_KEYS)
     if extra:
         raise DamagedError("meta", f"{path}: table meta: unknown key {sorted(extra)[0]!r}")
+    _check_import_meta(meta, path)
     return meta
+
+
+def _check_import_meta(meta: dict[str, str], path: str) -> None:
+    keys = [k for k in OPTIONAL_META_KEYS if k.startswith("import_") and k in meta]
+    if not keys:
+        return
+    if "import_boundary" not in meta:
+        raise DamagedError("meta", f"{path}: table meta: {keys[0]} without import_boundary")
+    if not _SEQUENCE_NO.fullmatch(meta["import_boundary"]):
+        raise DamagedError(
+            "meta", f"{path}: table meta: import_boundary {meta['import_boundary']!r} is not a "
+            "sequenceNo",
+        )  # fmt: skip
+    table_map(meta, path)
+    unmatched_redactions(meta, path)
+
+
+def unmatched_redactions(meta: dict[str, str], path: str = "") -> dict[str, set[tuple[str, int]]]:
+    """QLDB's redactions as the import found them unmatched: ``pending`` (named by a
+    redactionInfo, the revision still with its data) and ``unrecorded`` (a revision exported
+    redacted whose redaction block the export lacks); see auditor/ledger/importer.py."""
+    text = meta.get("import_redactions")
+    out: dict[str, set[tuple[str, int]]] = {"pending": set(), "unrecorded": set()}
+    if text is None:
+        return out
+    try:
+        value = json.loads(text)
+        if not isinstance(value, dict) or set(value) - set(out):
+            raise ValueError(text)
+        for kind, entries in value.items():
+            for doc_id, version in entries:
+                if not isinstance(doc_id, str) or type(version) is not int:
+                    raise ValueError(text)
+                out[kind].add((doc_id, version))
+    except (ValueError, TypeError) as e:
+        raise DamagedError("meta", f"{path}: table meta: import_redactions is not a list of "
+                           "redactions") from e  # fmt: skip
+    return out
+
+
+def import_boundary(meta: dict[str, str]) -> int | None:
+    """The last block imported from QLDB (``read_meta`` checked it), or None."""
+    value = meta.get("import_boundary")
+    return None if value is None else int(value)
+
+
+def table_map(meta: dict[str, str], path: str = "") -> dict[str, str]:
+    """QLDB table name -> this ledger's, for the tables renamed on import (others: the same)."""
+    text = meta.get("import_tables")
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise DamagedError("meta", f"{path}: table meta: import_tables is not JSON") from e
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and _TABLE.fullmatch(k) and _TABLE.fullmatch(v)
+        for k, v in value.items()
+    ) or len(set(value.values())) != len(value):  # fmt: skip
+        raise DamagedError("meta", f"{path}: table meta: import_tables is not a table map")
+    return dict(value)
+
+
+def revision_rows(
+    db: sqlite3.Connection, first: int, last: int, boundary: int = -1
+) -> Iterator[tuple[int, int, Any, Any, bytes]]:
+    """(seq, rev_index, doc_id, version, revision) of blocks ``first..last`` in journal order;
+    QLDB's system revisions (blocks up to ``boundary``) with doc_id and version None."""
+    query = (
+        "SELECT seq, rev_index, doc_id, version, revision FROM revisions WHERE seq BETWEEN ? AND ?"
+    )
+    args: tuple[int, ...] = (first, last)
+    if first <= boundary:
+        query += (
+            " UNION ALL SELECT seq, rev_index, NULL, NULL, revision FROM system_revisions "
+            "WHERE seq BETWEEN ? AND ?"
+        )
+        args += (first, min(last, boundary))
+    yield from db.execute(query + " ORDER BY seq, rev_index", args)
+
+
+def check_system_schema(db: sqlite3.Connection, path: str) -> None:
+    """A migrated ledger has ``system_revisions`` with its columns."""
+    found = tuple(row[1] for row in db.execute("PRAGMA table_info(system_revisions)"))
+    if found != SYSTEM_COLUMNS:
+        raise DamagedError(
+            "schema", f"{path}: a ledger migrated from QLDB (meta import_boundary) without its "
+            "table system_revisions (or with other columns)",
+        )  # fmt: skip
 
 
 def quick_check(db: sqlite3.Connection, path: str) -> None:
@@ -199,14 +310,17 @@ def check_genesis(db: sqlite3.Connection, path: str, meta: dict[str, str]) -> No
         return
     where = "table meta"
     genesis = decode(row[0], f"{path}: table blocks, row 0: block")
+    imported = import_boundary(meta) is not None  # QLDB's genesis: its shape is not known
     try:
         strand = str(genesis["blockAddress"]["strandId"])
-        statement = str(genesis["transactionInfo"]["statements"][0]["statement"])
+        statement = (
+            "" if imported else str(genesis["transactionInfo"]["statements"][0]["statement"])
+        )
     except (KeyError, IndexError, TypeError) as e:
         raise IntegrityError("journal", f"{path}: block 0: not a genesis block ({e})") from e
     if strand != meta["strand_id"]:
         raise mismatch(path, where, "strand_id", meta["strand_id"], strand)
-    if statement != f"CREATE LEDGER {meta['name']}":
+    if not imported and statement != f"CREATE LEDGER {meta['name']}":
         raise mismatch(path, where, "name", meta["name"], statement)
 
 
@@ -229,6 +343,8 @@ def open_file(path: str) -> tuple[sqlite3.Connection, bool]:
     try:
         check_schema(db, path)
         meta = read_meta(db, path)
+        if import_boundary(meta) is not None:
+            check_system_schema(db, path)
         if not read_only:
             _configure(db)
         quick_check(db, path)
@@ -253,40 +369,61 @@ def translated(path: str) -> Iterator[None]:
         raise from_os(e, path) from e
 
 
-def create_file(path: str, meta: dict[str, str], key_text: str, fill: Callable[[str], Any]) -> None:
-    """Create the ledger ``path`` and its key file ``path.key`` (mode 0600) together: both, or
-    neither. The database is built under a temporary name (``fill(temporary)`` writes the
-    genesis block and tables), fsynced, then published with the key; on any failure (a full
-    disk, a name taken meanwhile) everything written is removed."""
-    key_path = path + ".key"
-    for existing in (path, key_path, path + "-wal", path + "-shm"):
+def refuse_existing(path: str) -> None:
+    """:class:`LedgerError` if the ledger, its key file or a stale WAL is already there."""
+    for existing in (path, path + ".key", path + "-wal", path + "-shm"):
         if os.path.lexists(existing):
             raise LedgerError("exists", f"{existing}: already exists")
+
+
+def create_file(
+    path: str, meta: dict[str, str], key_text: str, fill: Callable[[str], Any],
+    *, temporary: str | None = None, schema: str = SCHEMA,
+) -> None:  # fmt: skip
+    """Create the ledger ``path`` and its key file ``path.key`` (mode 0600) together: both, or
+    neither. The database is built under a temporary name (``fill(temporary)`` writes the
+    genesis block and tables; ``temporary``: a name the caller chose and holds, which must not
+    exist, nor ``temporary.key``), fsynced, then published with the key; on any failure (a full
+    disk, a name taken meanwhile) everything written is removed."""
+    key_path = path + ".key"
+    refuse_existing(path)
     directory = os.path.dirname(os.path.abspath(path))
     made: list[str] = []
     published: list[str] = []
     try:
         with translated(path):
-            database = temporary_path(path, ".creating")
+            if temporary is None:
+                database = temporary_path(path, ".creating")
+            else:
+                database = temporary
+                with open(database, "xb"):
+                    pass
             made += [database, database + "-wal", database + "-shm", database + "-journal"]
             db = sqlite3.connect(database, isolation_level=None)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
+                db.executescript("BEGIN;" + schema)  # one commit: the file is new
                 db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+                db.execute("COMMIT")
             finally:
                 db.close()
             fill(database)
             _fsync_file(database)
-            key = temporary_path(key_path)
-            made.append(key)
-            with open(key, "w") as f:
+            if temporary is None:
+                key = temporary_path(key_path)
+                made.append(key)
+                fd = os.open(key, os.O_WRONLY | os.O_TRUNC)
+            else:
+                key = temporary + ".key"
+                fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                made.append(key)
+            with os.fdopen(fd, "w") as f:
                 f.write(key_text + "\n")
                 f.flush()
                 os.fsync(f.fileno())
-            for temporary, final in ((key, key_path), (database, path)):
+            for finished, final in ((key, key_path), (database, path)):
                 try:
-                    publish(temporary, final)
+                    publish(finished, final)
                 except FileExistsError as e:
                     raise LedgerError("exists", f"{final}: already exists") from e
                 published.append(final)

@@ -31,6 +31,14 @@ def test_demo_exits_zero_and_keeps_what_it_cites(
     assert "part 3: the same story over the REST API" in out
     assert "PENDING -> TRANSFERRED by {'party': 'abc', 'role': 'dealer'}" in out
     assert "HTTP 403" in out
+    # part 4: a QLDB ledger migrated with its proofs
+    assert "part 4: migrating a QLDB ledger" in out
+    assert "blocks 0-39 imported into migrated.db (digests matched: 2, anchored to tip 39)" in out
+    assert "a partial export: blocks 0-99 missing" in out
+    assert "OK: kvs-invoices-zdf8PV-v4-block22-tip22.json: verified (exit 0)" in out
+    assert "OK: continuity.json: verified (exit 0)" in out
+    assert "OK: migrated-export: export " in out
+    assert not (workdir / "migration" / "partial.db").exists()
     assert dict(os.environ) == before  # the demo leaves the caller's environment alone
 
     # the working directory is kept and printed; the report it cites exists
