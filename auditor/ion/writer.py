@@ -264,23 +264,38 @@ def _framed(t: int, body: bytes) -> bytes:
 
 def dumps_binary(values: Iterable[Any]) -> bytes:
     """An Ion binary stream of ``values`` (IVM, local symbol table if needed, values)."""
-    table: dict[str | None, int] = {None: 0}
-    table.update(SYSTEM_IDS)
-    local: list[str] = []
+    encoder = BinaryEncoder()
+    body = [encoder.encode(value) for value in values]
+    return encoder.header() + b"".join(body)
 
-    def intern(text: str | None) -> int:
-        sid = table.get(text)
-        if sid is None:
-            assert text is not None
-            _check_str(text)
-            sid = len(local) + 10
-            table[text] = sid
-            local.append(text)
-        return sid
 
-    encode = _binary_encoder(intern)
-    body = []
-    for value in values:
+class BinaryEncoder:
+    """Encodes top-level values one at a time under one growing local symbol table, so that
+    ``header() + b"".join(encode(v) for v in values)`` is :func:`dumps_binary` of ``values``
+    (the table lists the symbols in the order the values first use them). A reader can check a
+    stream value by value this way, then its header once all values are known."""
+
+    def __init__(self) -> None:
+        table: dict[str | None, int] = {None: 0}
+        table.update(SYSTEM_IDS)
+        local: list[str] = []
+        self.local = local
+
+        def intern(text: str | None) -> int:
+            sid = table.get(text)
+            if sid is None:
+                assert text is not None
+                _check_str(text)
+                sid = len(local) + 10
+                table[text] = sid
+                local.append(text)
+            return sid
+
+        self._encode = _binary_encoder(intern)
+
+    def encode(self, value: Any) -> bytes:
+        """The bytes of one top-level value (its symbols interned). Raises ``ValueError`` for a
+        value with no Ion image or one Ion reserves as a system value."""
         if (
             type(value) is Annotated
             and value.annotations[0] == "$ion_symbol_table"
@@ -289,13 +304,16 @@ def dumps_binary(values: Iterable[Any]) -> bytes:
             raise ValueError("a top-level struct annotated $ion_symbol_table is a symbol table")
         if type(value) is Symbol and value.text == "$ion_1_0":
             raise ValueError("a top-level symbol $ion_1_0 cannot be written in Ion binary")
-        body.append(encode(value, None)[1])
-    if not local:
-        return _IVM + b"".join(body)
-    strings = b"".join(_framed(8, s.encode("utf-8")) for s in local)
-    lst_struct = _framed(13, b"\x87" + _framed(11, strings))
-    lst = _framed(14, b"\x81\x83" + lst_struct)
-    return _IVM + lst + b"".join(body)
+        return self._encode(value, None)[1]
+
+    def header(self) -> bytes:
+        """The IVM and, when any symbol beyond the system symbols was used, the local symbol
+        table of every symbol interned so far."""
+        if not self.local:
+            return _IVM
+        strings = b"".join(_framed(8, s.encode("utf-8")) for s in self.local)
+        lst_struct = _framed(13, b"\x87" + _framed(11, strings))
+        return _IVM + _framed(14, b"\x81\x83" + lst_struct)
 
 
 def _binary_encoder(

@@ -29,7 +29,7 @@ from typing import Any
 
 import proofs
 from auditor.ledger.check import REVISION_COLUMNS
-from auditor.ledger.codec import attach_revisions, decode
+from auditor.ledger.codec import attach_revisions, decode, time_column
 from auditor.ledger.errors import IntegrityError, mismatch
 from auditor.ledger.store import quick_check, read_meta
 from auditor.ledger.tree import subtree_reader
@@ -126,7 +126,7 @@ class _Walk:
                 "entries": (bytes(entries), b"".join(bytes(h) for h in frame["entriesHashList"])),
                 "revision_hashes": (bytes(hashes), b"".join(bytes(v["hash"]) for v in values)),
                 "tx_id": (tx_id, str(frame["transactionId"])),
-                "block_time": (block_time, str(frame["blockTimestamp"])),
+                "block_time": (block_time, time_column(frame["blockTimestamp"])),
             }
             for field, (stored, journal) in columns.items():
                 if stored != journal:
@@ -172,7 +172,7 @@ class _Walk:
             "doc_id": (doc_id, str(metadata["id"])),
             "version": (version, int(metadata["version"])),
             "tx_id": (tx_id, str(metadata["txId"])),
-            "tx_time": (tx_time, str(metadata["txTime"])),
+            "tx_time": (tx_time, time_column(metadata["txTime"])),
             "kind": (kind, kind_found),
             "hash": (bytes(row_hash), bytes(value["hash"])),
         }
