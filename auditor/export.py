@@ -261,9 +261,7 @@ def _moment(block: Any, seq: int) -> datetime:
     stamp = block.get("blockTimestamp") if type(block) is dict else None
     if type(stamp) is not Timestamp:
         raise ExportError("journal", f"block {seq}: no blockTimestamp")
-    year, month, day, hour, minute = stamp.utc()
-    micros = 0 if stamp.fraction is None else int(stamp.fraction.scaleb(6))
-    return datetime(year, month, day, hour, minute, stamp.second, micros, tzinfo=UTC)
+    return ion.utc_datetime(stamp)
 
 
 def _ion_timestamp(moment: datetime) -> Timestamp:

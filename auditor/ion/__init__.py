@@ -18,6 +18,9 @@ defaults: :mod:`auditor.ion.limits`):
   ``(None, start, end, IonError)`` and reading goes on at the next line (text) or the next
   top-level value (binary), so one damaged value does not hide the values after it.
 
+:func:`utc_datetime` turns a :class:`Timestamp` into a UTC ``datetime`` for comparisons (its
+fraction cut to microseconds: not for hashing or writing).
+
 Writing: :func:`dumps_text` (one compact canonical text, no IVM) and :func:`dumps_binary`
 (a stream: IVM, the local symbol table it needs, the values) — byte for byte what amazon.ion
 0.15's C extension writes for every value it writes correctly (see :mod:`auditor.ion.writer`).
@@ -26,6 +29,7 @@ Writing: :func:`dumps_text` (one compact canonical text, no IVM) and :func:`dump
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from auditor.ion.binary import IVM, iter_binary
 from auditor.ion.limits import (
@@ -77,7 +81,16 @@ __all__ = [
     "same",
     "stream",
     "stream_items",
+    "utc_datetime",
 ]
+
+
+def utc_datetime(ts: Timestamp) -> datetime:
+    """The instant of ``ts`` as an aware UTC ``datetime`` (fraction cut to microseconds; an
+    unknown offset is taken as UTC; fields below the precision are their minimum)."""
+    year, month, day, hour, minute = ts.utc()
+    micros = 0 if ts.fraction is None else int(ts.fraction.scaleb(6))
+    return datetime(year, month, day, hour, minute, ts.second, micros, tzinfo=UTC)
 
 
 def loads(data: bytes | str, where: str, *, limits: Limits = DEFAULT_LIMITS) -> list[Value]:
