@@ -29,8 +29,6 @@ Every problem raises :class:`proofs.MalformedError` whose locator names the file
 
 from __future__ import annotations
 
-import base64
-import binascii
 import decimal
 import json
 from collections.abc import Mapping
@@ -40,6 +38,7 @@ from typing import Any
 
 from auditor import budget, ion
 from proofs import HASH_LENGTH, MAX_PROOF_LENGTH, BlockAddress, MalformedError, block_address
+from proofs.errors import b64decode as strict_b64decode
 from proofs.ionvalue import Annotated, SExp, Timestamp
 from proofs.note import parse_checkpoint, split_note
 from proofs.qldb import BLOCK_FIELDS, REVISION_FIELDS
@@ -346,16 +345,10 @@ def _int(obj: Any, key: str, where: str) -> int:
 
 
 def b64decode(text: Any, where: str, length: int | None = HASH_LENGTH) -> bytes:
-    """Strict, canonical base64 of a ``length``-byte value (any length for ``None``): no other
-    text decodes to the same bytes. Raises :class:`MalformedError` naming ``where``."""
-    if not isinstance(text, str):
-        raise MalformedError("not-base64", where, "expected a base64 string")
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise MalformedError("not-base64", where, "not valid base64") from e
-    if base64.b64encode(raw).decode("ascii") != text:  # unused bits set: same bytes, other text
-        raise MalformedError("not-base64", where, "not canonical base64")
+    """The one strict, canonical base64 (:func:`proofs.errors.b64decode`: no other text decodes
+    to the same bytes) of a ``length``-byte value (any length for ``None``). Raises
+    :class:`MalformedError` naming ``where``."""
+    raw = strict_b64decode(text, where)
     if length is not None and len(raw) != length:
         raise MalformedError(
             "hash-length", where, f"a hash must be {length} bytes, got {len(raw)} bytes"

@@ -525,7 +525,7 @@ def _fits(
             "the digest tip is behind the block (a digest cannot cover a later block)",
             expected=f">= {stated.sequence_no}", actual=tip.sequence_no,
         )  # fmt: skip
-    need = proofs.audit_path_length(stated.sequence_no, tip.sequence_no + 1)
+    need = proofs.inclusion_path_length(stated.sequence_no, tip.sequence_no + 1)
     if len(proof) < need or (exact and len(proof) != need):
         raise VerificationError(
             "proof-shape", f"{where}: Proof",
@@ -585,17 +585,16 @@ def signed_checkpoint(v: VerdictBuilder, note: str, where: str, policy: Policy) 
     """Parse and verify a signed checkpoint against the policy's keys (claims ``signature`` and
     ``witnesses``); returns the checkpoint. A trusted key's bad signature is refuted (raises)."""
     keys = [*policy.log_keys, *policy.witness_keys]
-    result = verify_note(note, keys)
+    result = verify_note(note, keys)  # a trusted key's bad signature raises (refuted)
     checkpoint = parse_checkpoint(result.text)
-    log_names = {k.name for k in policy.log_keys}
-    witness_names = {k.name for k in policy.witness_keys}
-    signers = proofs.note.split_note(note)[1]
-    everyone = ", ".join(f"{name}+{kid.hex()}" for name, kid, _ in signers)
+    everyone = ", ".join(f"{s.name}+{s.key_id.hex()}" for s in result.signatures)
     v.fact("ledger", checkpoint.ledger)
     v.fact("checkpoint", f"tip {checkpoint.strand_id}/{checkpoint.tip}, {checkpoint.time}")
     v.fact("signed by", everyone)
-    by_log = [n for n in result.trusted_signers if n == checkpoint.ledger and n in log_names]
-    own_keys = [k for k in policy.log_keys if k.name == checkpoint.ledger]
+    verified = {(k.name, k.key_id) for k in result.verified_keys()}
+    log_ids = {(k.name, k.key_id) for k in policy.log_keys if k.name == checkpoint.ledger}
+    by_log = sorted(f"{name}+{kid.hex()}" for name, kid in verified & log_ids)
+    own_keys = sorted(f"{name}+{kid.hex()}" for name, kid in log_ids)
     if not policy.log_keys:
         v.not_proven(
             "signature", f"{where}",
@@ -603,11 +602,11 @@ def signed_checkpoint(v: VerdictBuilder, note: str, where: str, policy: Policy) 
             f"{checkpoint.ledger} is signed by {everyone}, and none of it is checked",
         )  # fmt: skip
     elif len(by_log) < policy.min_signatures:
-        mine = ", ".join(str(k).rsplit("+", 1)[0] for k in own_keys) or "none"
         raise VerificationError(
             "signature", where,
             f"is not signed by {policy.min_signatures} key(s) you trust for ledger "
-            f"{checkpoint.ledger} (your keys for it: {mine}; signed by: {everyone})",
+            f"{checkpoint.ledger} (your keys for it: {', '.join(own_keys) or 'none'}; signed by: "
+            f"{everyone})",
             expected=f"{policy.min_signatures} signature(s)", actual=f"{len(by_log)}",
         )  # fmt: skip
     else:
@@ -616,7 +615,8 @@ def signed_checkpoint(v: VerdictBuilder, note: str, where: str, policy: Policy) 
             f"signed by {', '.join(by_log)}, a key you trust for ledger {checkpoint.ledger}",
             anchor=f"the key {', '.join(by_log)} you supplied (--trust-key)",
         )  # fmt: skip
-    witnesses = [n for n in result.trusted_signers if n in witness_names]
+    witness_ids = {(k.name, k.key_id) for k in policy.witness_keys}
+    witnesses = sorted(f"{name}+{kid.hex()}" for name, kid in verified & witness_ids)
     if policy.min_witnesses and len(witnesses) < policy.min_witnesses:
         raise VerificationError(
             "witnesses", where,

@@ -32,10 +32,10 @@ from proofs.merkle import (
     EMPTY,
     MAX_PROOF_LENGTH,
     check_hash,
-    consistency_roots,
     dot,
     fold,
     merkle_root,
+    verify_consistency_proof,
 )
 
 MAX_ENTRIES = 1 << 20  # entries or revisions in one block
@@ -177,52 +177,20 @@ def verify_proof(
     return Check("proof-digest", locator, digest, computed, f"{len(proof)} proof elements")
 
 
-def audit_path_length(index: int, size: int) -> int:
-    """The length of RFC 6962's audit path PATH(index, D[size]) (0 for a one-leaf tree).
-
-    QLDB's ``dot`` sorts each pair, so a proof carries no left/right bits and its hashes do not
-    pin the leaf's position: only this length does, and only as a necessary condition (many
-    positions share a length). Raises :class:`MalformedError` unless ``0 <= index < size``.
-    """
-    if not 0 <= index < size:
-        raise MalformedError("leaf-index", "proof", f"block {index} is not in a tree of {size}")
-    length, lo, hi = 0, 0, size
-    while hi - lo > 1:
-        k = 1 << ((hi - lo - 1).bit_length() - 1)
-        if index < lo + k:
-            hi = lo + k
-        else:
-            lo += k
-        length += 1
-    return length
-
-
 def verify_consistency(
     old_digest: bytes, new_digest: bytes, proof: Sequence[bytes], *, old_tip: int, new_tip: int
 ) -> Check:
     """Check that the digest at ``new_tip`` extends the digest at ``old_tip`` (same strand).
 
-    Digests are Merkle roots of block hashes 0..tip, so the tree sizes are ``tip + 1``; the proof
-    is RFC 6962's consistency proof with ``dot`` as node function. Raises
+    Digests are Merkle roots of block hashes 0..tip, so the tree sizes are ``tip + 1``
+    (:func:`proofs.merkle.verify_consistency_proof`, ``dot`` nodes). Raises
     :class:`MalformedError` (hash lengths, a proof of the wrong length for the tips) or
     :class:`VerificationError` (reason ``consistency-old`` or ``consistency-new``).
     """
     old_digest = check_hash(old_digest, "consistency old digest")
-    new_digest = check_hash(new_digest, "consistency new digest")
-    old_root, new_root = consistency_roots(old_tip + 1, new_tip + 1, old_digest, list(proof))
-    if not _equal(old_root, old_digest):
-        raise VerificationError(
-            "consistency-old", "consistency", "the proof does not lead to the old digest",
-            expected=old_digest, actual=old_root,
-        )  # fmt: skip
-    if not _equal(new_root, new_digest):
-        raise VerificationError(
-            "consistency-new", "consistency",
-            "the new digest does not extend the old one (rewritten history or a fork)",
-            expected=new_digest, actual=new_root,
-        )  # fmt: skip
+    verify_consistency_proof(old_tip + 1, new_tip + 1, old_digest, new_digest, proof)
     detail = f"tip {old_tip} -> tip {new_tip}, {len(proof)} proof elements"
-    return Check("consistency", "consistency", new_digest, new_root, detail)
+    return Check("consistency", "consistency", new_digest, new_digest, detail)
 
 
 def _in_list(name: str, locator: str, value: bytes, entries: list[bytes]) -> Check:
@@ -353,9 +321,7 @@ def verify_block(
     Raises :class:`MalformedError` for a wrong shape, :class:`VerificationError` at the first
     mismatch (its ``reason`` names the check).
     """
-    if type(block) is not dict:
-        raise MalformedError("not-a-struct", locator, "expected an Ion struct")
-    address = _address(block, locator)
+    address = _address(block, locator)  # (and the block is a struct: else not-a-struct)
     strand, sequence = (address.strand_id, address.sequence_no) if address else (None, None)
     where = f"{locator} {sequence}" if sequence is not None else locator
     _known_fields(block, BLOCK_FIELDS, where)
@@ -367,7 +333,7 @@ def verify_block(
     entries_hash = _hash(block, "entriesHash", where)
     block_hash = _hash(block, "blockHash", where)
     previous = _previous(block, where, sequence)
-    transaction_id = _get(block, "transactionId", where, required=False)
+    transaction_id = _string(block, "transactionId", where) if "transactionId" in block else None
     info = _get(block, "transactionInfo", where, required=False)
     documents = _get(info, "documents", f"{where}.transactionInfo", False) if info else None
 
@@ -376,6 +342,7 @@ def verify_block(
     revisions = _get(block, "revisions", where, required=False)
     summaries = _get(block, "revisionSummaries", where, required=False)
     leaves: list[bytes] | None = None
+    leaves_name = "revisions"
     shown: list[str] = []  # document ids the block's revisions speak for
     deleted: list[str] = []  # document ids of revisions without data or dataHash
     if revisions is not None:
@@ -393,18 +360,17 @@ def verify_block(
                     )
                 counts["system"] += 1
                 continue
+            # the hash first: a changed metadata field is refuted as such, not as a shape
+            is_deleted = "data" not in revision and "dataHash" not in revision
+            if recompute and (writer_rules or not is_deleted):
+                checks.append(verify_revision(revision, at, hash_deleted=is_deleted))
             _check_links(revision, at, address, transaction_id, documents)
-            shown.append(str(_get(revision["metadata"], "id", f"{at}.metadata", required=False)))
-            if "data" not in revision and "dataHash" not in revision:
+            shown.append(_string(revision["metadata"], "id", f"{at}.metadata"))
+            if is_deleted:
                 counts["deleted"] += 1
                 deleted.append(shown[-1])
-                if writer_rules and recompute:
-                    checks.append(verify_revision(revision, at, hash_deleted=True))
-                continue
-            if recompute:
-                checks.append(verify_revision(revision, at))
+            elif recompute:
                 counts["redacted" if "dataHash" in revision else "verified"] += 1
-        leaves_name = "revisions"
     elif summaries is not None:
         if type(summaries) is not list or len(summaries) > MAX_ENTRIES:
             raise MalformedError("not-a-list", f"{where}.revisionSummaries", "expected a list")
@@ -415,7 +381,7 @@ def verify_block(
             at = f"{where}.revisionSummaries[{i}]"
             _known_fields(summary, _SUMMARY_FIELDS, at)
             _check_document(summary, "documentId", at, documents)
-            shown.append(str(_get(summary, "documentId", at, required=False)))
+            shown.append(_string(summary, "documentId", at))
         leaves_name = "revisionSummaries"
     if info is not None and documents is None and shown:
         raise VerificationError(
@@ -490,14 +456,14 @@ def verify_block(
 
 
 def _redacted_documents(redaction: Any, locator: str) -> set[str]:
-    """The document ids a block's ``redactionInfo.revisions`` names (empty when none)."""
+    """The document ids a block's ``redactionInfo.revisions`` names (empty when the block has
+    no redactionInfo). Raises :class:`MalformedError` for any other shape."""
     if redaction is None:
         return set()
-    entries = _get(redaction, "revisions", locator, required=False)
+    entries = _get(redaction, "revisions", locator)
     if type(entries) is not list:
-        return set()
-    return {e["documentId"] for e in entries if type(e) is dict
-            and type(e.get("documentId")) is str}  # fmt: skip
+        raise MalformedError("not-a-list", f"{locator}.revisions", "expected a list")
+    return {_string(e, "documentId", f"{locator}.revisions[{i}]") for i, e in enumerate(entries)}
 
 
 def _check_links(
@@ -516,18 +482,25 @@ def _check_links(
                 "block-address", f"{at}.blockAddress", "is not the address of its block",
                 expected=str(address), actual=str(own),
             )  # fmt: skip
-    tx = _get(metadata, "txId", f"{at}.metadata", required=False)
-    if transaction_id is not None and tx is not None and str(tx) != str(transaction_id):
+    tx = _string(metadata, "txId", f"{at}.metadata")
+    if transaction_id is not None and tx != transaction_id:
         raise VerificationError(
             "transaction-id", f"{at}.metadata.txId", "is not the block's transactionId",
-            expected=str(transaction_id), actual=str(tx),
+            expected=str(transaction_id), actual=tx,
         )  # fmt: skip
     _check_document(metadata, "id", f"{at}.metadata", documents)
 
 
+def _string(struct: Any, key: str, locator: str) -> str:
+    value = _get(struct, key, locator)
+    if type(value) is not str:
+        raise MalformedError("not-a-string", f"{locator}.{key}", "expected a string")
+    return value
+
+
 def _check_document(struct: Any, key: str, at: str, documents: Any) -> None:
-    doc = _get(struct, key, at, required=False)
-    if documents is not None and doc is not None and str(doc) not in documents:
+    doc = _string(struct, key, at)
+    if documents is not None and doc not in documents:
         raise VerificationError(
             "transaction-documents", f"{at}.{key}", "is not among transactionInfo.documents",
             expected=", ".join(sorted(str(d) for d in documents)), actual=str(doc),
@@ -539,7 +512,6 @@ __all__ = [
     "BlockAddress",
     "BlockResult",
     "Check",
-    "audit_path_length",
     "block_address",
     "revision_hash",
     "verify_block",

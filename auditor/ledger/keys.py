@@ -7,7 +7,6 @@ of mode 0600 next to the ledger, never in exports.
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from proofs import MalformedError
+from proofs.errors import b64decode
 from proofs.note import ED25519, VerifierKey, key_id
 
 
@@ -58,10 +58,7 @@ def parse_skey(text: str) -> SignerKey:
     parts = text.strip().split("+", 4)  # base64 may itself contain "+"
     if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
         raise MalformedError("skey", "signer key", "expected PRIVATE+KEY+name+keyid+base64")
-    try:
-        raw = base64.b64decode(parts[4], validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise MalformedError("skey", "signer key", "bad base64") from e
+    raw = b64decode(parts[4], "signer key")
     if len(raw) != 33 or raw[0] != ED25519:
         raise MalformedError("skey", "signer key", "not an Ed25519 key")
     key = SignerKey(parts[2], raw[1:])

@@ -78,8 +78,8 @@ def test_a_block_relabelled_to_another_position_is_refuted_by_its_proof_length(
     """Block 100's real transaction relabelled as block 120 (tip 123): every hash still checks,
     but a 7-element path cannot be the path of block 120 in a 124-block tree (6 elements)."""
     block, proof = getblock()
-    assert proofs.audit_path_length(100, 124) == len(proof) == 7
-    assert proofs.audit_path_length(120, 124) == 6
+    assert proofs.inclusion_path_length(100, 124) == len(proof) == 7
+    assert proofs.inclusion_path_length(120, 124) == 6
     block["blockAddress"]["sequenceNo"] = 120
     for revision in block["revisions"]:
         revision["blockAddress"]["sequenceNo"] = 120

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from auditor.ledger import Ledger
+from proofs.note import parse_vkey
 from tests.integration.audit_support import (
     FORMATS,
     digest_file,
@@ -60,7 +61,9 @@ def test_writer_exports_verify(ledger: Ledger, tmp_path: Path, fmt: str) -> None
     assert report["version"] == 2
     assert report["status"] == "verified"
     assert report["verdict"]["status"] == "verified"
-    assert report["verdict"]["anchors"] == [f"the key {ledger.name} you supplied (--trust-key)"]
+    key = parse_vkey(ledger.vkey)
+    anchor = f"the key {key.name}+{key.key_id.hex()} you supplied (--trust-key)"
+    assert report["verdict"]["anchors"] == [anchor]
     assert report["export"]["rules"] == "writer"
     assert report["export"]["outputFormat"] == fmt.upper()
     assert (report["export"]["firstBlock"], report["export"]["lastBlock"]) == (0, tip)

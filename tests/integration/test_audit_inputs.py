@@ -44,7 +44,7 @@ def test_digest_shapes(ledger: Ledger, tmp_path: Path) -> None:
     note = parse_digest(signed.checkpoint.encode(), "c", supplied=False, policy=key)
     assert (note.trusted, note.anchor) == (
         True,
-        f"the key {ledger.name} you supplied (--trust-key)",
+        f"the key {ledger.name}+{parse_vkey(ledger.vkey).key_id.hex()} you supplied (--trust-key)",
     )
     impostor = SignerKey.generate(ledger.name)  # same ledger name, another key
     other = Policy(log_keys=(impostor.verifier,))

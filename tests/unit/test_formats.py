@@ -9,6 +9,7 @@ written in Ion text.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from decimal import Decimal
@@ -351,7 +352,7 @@ def test_kvs_receipt() -> None:
     assert isinstance(receipt, Receipt)
     assert receipt.kind == "kvs-ledger-metadata"
     assert str(receipt.block_address) == "1HqUNaR8u8s13eFiSzGZl9/19"
-    assert receipt.revision_hash == formats.base64.b64decode(HASH)
+    assert receipt.revision_hash == base64.b64decode(HASH)
     assert [len(p) for p in receipt.proof] == [32] * 9
     assert receipt.digest is not None
     assert str(receipt.digest.tip) == "1HqUNaR8u8s13eFiSzGZl9/35"

@@ -1021,7 +1021,8 @@ def _summary_source() -> Source:
     [
         (("transactionId",), "transaction-id"),
         (("revisions", 0, "blockAddress", "strandId"), "block-address"),
-        (("revisions", 0, "metadata", "txId"), "transaction-id"),
+        # metadata is hashed, and the hash is checked first: refuted as the hash
+        (("revisions", 0, "metadata", "txId"), "revision-hash"),
     ],
     ids=_show,
 )
