@@ -683,14 +683,15 @@ def verify_object(data: bytes | ion.Readable, spec: ObjectSpec) -> ObjectResult:
     if tail is None or tail.check not in ("too-large",):
         with contextlib.suppress(_UnreadableError):
             tap.drain()
+    cut = tail is not None and tail.check == "truncated"
     if tail is None and not blocks and not result.counts.blocks:
         tail = _unreadable(spec, "empty", "the object is empty")
-    elif not blocks and damaged and not binary:  # nothing in it reads as a block
+    elif not blocks and (damaged or cut) and not binary:  # nothing in it reads as a block
         _reset(result)
-        if tail is None or tail.kind != MALFORMED:
-            what = "JSON Lines" if rules is not None else "Ion text"
-            tail = _unreadable(spec, "not-json" if rules is not None else "not-ion",
-                               f"not {what} ({first_damage})")  # fmt: skip
+        what = "JSON Lines" if rules is not None else "Ion text"
+        problem = first_damage or (tail.message.removeprefix(f"{spec.key}: ") if tail else "")
+        tail = _unreadable(spec, "not-json" if rules is not None else "not-ion",
+                           f"not {what} ({problem})")  # fmt: skip
     if tail is not None:
         if tail.kind == MALFORMED:
             result.unreadable = tail

@@ -553,10 +553,17 @@ def _line(
                 f.reason, where, f.message, buffer.byte_offset(f.pos), line, column,
                 render_path(f.path),
             )  # fmt: skip
-            if f.fatal or (
-                f.reason == "truncated" and final and buffer.eof and stop == len(buffer.s)
-            ):
-                raise error from None  # the deadline, or the input ends inside this value
+            if f.fatal:
+                raise error from None
+            if final and buffer.eof and buffer.broken is None and stop == len(buffer.s):
+                # the last line, and the input does not end with a newline: it ends inside a
+                # value, unless the line reads without its last character (a stray byte)
+                if f.reason != "truncated" and not _reads(text[:-1], parser):
+                    error = IonError("truncated", where, f"the input ends inside a value "
+                                     f"({f.message})", error.offset, line, column, error.path)
+                    raise error from None
+                if f.reason == "truncated":
+                    raise error from None
             first = out[0][1] if out else buffer.byte_offset(start + pos)
             return [(None, first, buffer.byte_offset(stop), error)]
         if user:
@@ -566,3 +573,18 @@ def _line(
         pos = after
     parser.texts = one.texts
     return out
+
+
+def _reads(text: str, parser: Parser) -> bool:
+    """``text`` reads as Ion text on its own (under the parser's symbols)."""
+    one = Parser(text, parser.limits, parser.budget, final=True)
+    one.texts = parser.texts
+    pos = 0
+    try:
+        while True:
+            pos = one.ws(pos)
+            if pos >= len(text):
+                return True
+            _, pos, _ = one.top(pos)
+    except Fail:
+        return False

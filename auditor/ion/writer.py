@@ -366,7 +366,7 @@ def _fast_encoder(
             return struct(v)
         if t is int:
             if 0 <= v < 256:
-                return int_bytes[v]
+                return int_bytes[v]  # type: ignore[no-any-return]
             if v > 0:
                 return _framed(2, v.to_bytes((v.bit_length() + 7) >> 3, "big"))
             return _framed(3, (-v).to_bytes(((-v).bit_length() + 7) >> 3, "big"))
