@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import decimal
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -193,6 +194,7 @@ def loads_json(text: str | bytes) -> Any:
     Raises ``ValueError`` for text that is not JSON, and its subclass for JSON we refuse
     (duplicate keys, NaN/Infinity, numbers that cannot be exact, nesting deeper than
     :data:`MAX_DEPTH`)."""
+    _json_depth(text if isinstance(text, str) else text.decode("utf-8", "replace"))
     try:
         value = json.loads(
             text,
@@ -203,24 +205,32 @@ def loads_json(text: str | bytes) -> Any:
         )
     except RecursionError as e:
         raise JsonRefusedError("too-deep", f"nested deeper than {MAX_DEPTH} levels") from e
-    _depth(value)
     return value
 
 
-def _depth(value: Any) -> None:
-    """Refuse containers nested deeper than :data:`MAX_DEPTH` (iteratively: no recursion)."""
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, Mapping):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
-        if depth >= MAX_DEPTH:
-            raise JsonRefusedError("too-deep", f"nested deeper than {MAX_DEPTH} levels")
-        stack.extend((child, depth + 1) for child in children)
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+
+
+def _json_depth(text: str) -> None:
+    """Refuse JSON text nested deeper than :data:`MAX_DEPTH` before parsing it, naming the
+    line and column where it gets too deep (one linear scan; strings are skipped)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth = 0
+    for m in _JSON_TOKEN.finditer(text):
+        c = m.group()[0]
+        if c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                at = m.start()
+                line = text.count("\n", 0, at) + 1
+                column = at - (text.rfind("\n", 0, at) + 1) + 1
+                raise JsonRefusedError(
+                    "too-deep", f"nested deeper than {MAX_DEPTH} levels at line {line}, "
+                    f"column {column}",
+                )  # fmt: skip
+        elif c in "]}":
+            depth -= 1
 
 
 def parse_ion(data: bytes | str, where: str) -> list[Any]:

@@ -235,7 +235,7 @@ def _objects(export: Export, manifest: Any) -> None:
         seen.add(key)
         used.add(rel)
         location = export.source.location(rel)
-        read = export.source.shown(location)  # what reports call it: the file actually read
+        read = export.source.shown_relative(rel)  # what reports call it: the file actually read
         name = _OBJECT.fullmatch(rel.rsplit("/", 1)[-1])
         first = last = None
         if name is None:

@@ -132,6 +132,8 @@ class Counts:
     failed: int = 0  # revisions that did not recompute
 
     def add(self, other: Counts) -> None:
+        if other.blocks == 0 and other.revisions == 0:
+            return  # an object that read no block (missing, unreadable)
         for name in self.__slots__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 

@@ -659,7 +659,9 @@ def verify_object(data: bytes | ion.Readable, spec: ObjectSpec) -> ObjectResult:
                                   "values (MAX_BLOCKS_PER_OBJECT)")  # fmt: skip
             if damage is not None:
                 damaged += 1
-                first_damage = first_damage or damage.message
+                if not first_damage:
+                    at = damage.locator.removeprefix(spec.key).lstrip(" :")
+                    first_damage = f"{at}: {damage.message}" if at else damage.message
                 if writer is not None:
                     writer.skip(end)
             else:

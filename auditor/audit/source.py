@@ -81,7 +81,14 @@ class Source:
         """The path or key of ``relative`` (a key relative to the export's prefix)."""
         if self.is_s3:
             return self.root + relative
-        return os.path.join(self.root, *relative.split("/"))
+        return self.root + relative.replace("/", os.sep)
+
+    def shown_relative(self, relative: str) -> str:
+        """:meth:`shown` of :meth:`location` of ``relative``, a key already checked to stay
+        inside the source (no ``..``, no empty part, not absolute): without touching paths."""
+        if self.is_s3:
+            return f"s3://{self.bucket}/{self.root}{relative}"
+        return relative
 
     def shown(self, location: str) -> str:
         """How reports name what was read at ``location``: its S3 URL, or for a directory its

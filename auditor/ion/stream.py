@@ -467,7 +467,11 @@ def stream_text(
             continue
         if user:
             budget.values += 1
-            budget.check(pos)
+            try:
+                budget.check(pos)
+            except Fail as f:
+                yield from held
+                raise fail(f) from None
             item = (value, buffer.byte_offset(pos), buffer.byte_offset(after), None)
             if not resync:
                 yield item
