@@ -563,8 +563,15 @@ def _line(
                 # the last line, and the input does not end with a newline: it ends inside a
                 # value, unless the line reads without its last character (a stray byte)
                 if f.reason != "truncated" and not _reads(text[:-1], parser):
-                    error = IonError("truncated", where, f"the input ends inside a value "
-                                     f"({f.message})", error.offset, line, column, error.path)
+                    error = IonError(
+                        "truncated",
+                        where,
+                        f"the input ends inside a value ({f.message})",
+                        error.offset,
+                        line,
+                        column,
+                        error.path,
+                    )
                     raise error from None
                 if f.reason == "truncated":
                     raise error from None

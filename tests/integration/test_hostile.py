@@ -217,7 +217,8 @@ def test_damaged_binary_in_a_ledger_row(tmp_path: Path) -> None:
         run = qldb_audit("ledger", *args, "--ledger", path)
         assert run.code == 2, run
         assert run.seconds < QUICK, run
-        assert "table revisions, row (document" in run.err and "at byte" in run.err, run
+        assert "table revisions, row (document" in run.err, run
+        assert "at byte" in run.err, run
 
 
 def ledger_file(tmp: Path) -> Path:
@@ -254,7 +255,8 @@ def test_signals_stop_a_long_parse_and_save_progress(
     out, err = child.communicate(timeout=30)
     assert time.monotonic() - sent < 5, "the signal did not stop the parse promptly"
     assert child.returncode == 130, err
-    assert b"INTERRUPTED" in err and b"progress saved" in err
+    assert b"INTERRUPTED" in err
+    assert b"progress saved" in err
     assert b"Traceback" not in err + out
     saved = json.loads(state.read_text())
     assert saved["progress"]["reducer"]["nextIndex"] >= 1  # the first object was kept
