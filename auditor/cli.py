@@ -9,12 +9,15 @@ report instead); diagnostics go to stderr.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 from collections.abc import Callable
+from types import FrameType
 
 import click
 
-from auditor import __version__, verdict, verify
+from auditor import __version__, budget, verdict, verify
 from auditor.cli_options import fail_usage, option_file, trusted_keys
 from auditor.extras import MissingExtraError, from_import_error
 from auditor.render import summary_line, verdict_lines
@@ -70,12 +73,26 @@ def digest_policy(digest_path: str | None, consistency_path: str | None = None) 
     return Policy(digest=digest, consistency=consistency)
 
 
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 class _Main(click.Group):
-    """The top-level group: a command that needs a missing pip extra says so in one line."""
+    """The top-level group: a command that needs a missing pip extra says so in one line;
+    SIGTERM and SIGINT stop any command at once, even mid-parse (the parsers are pure Python,
+    so the handler runs), with exit 130 and nothing half-written (outputs are written to a
+    temporary file and renamed; ledger writes roll back); ``verify export --state`` saves its
+    progress first."""
 
     def invoke(self, ctx: click.Context) -> object:
+        with contextlib.suppress(ValueError):  # not the main thread: the caller's handlers
+            signal.signal(signal.SIGTERM, _on_sigterm)
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo(f"INTERRUPTED: qldb-audit {ctx.invoked_subcommand or ''}".rstrip(),
+                       err=True)  # fmt: skip
+            sys.exit(130)
         except MissingExtraError as e:
             click.echo(f"ERROR: {e}", err=True)
             sys.exit(e.exit_code)
@@ -87,8 +104,23 @@ class _Main(click.Group):
             sys.exit(missing.exit_code)
 
 
+def _parse_budget(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is None:
+        return
+    try:
+        budget.set_seconds(budget.parse_seconds(value, "--parse-budget"))
+    except ValueError as e:
+        raise click.BadParameter(str(e).removeprefix("--parse-budget: ")) from None
+
+
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="qldb-audit")
+@click.option(
+    "--parse-budget", metavar="SECONDS", envvar=budget.ENV, expose_value=False,
+    callback=_parse_budget, is_eager=True,
+    help=f"How long reading one input may take (each file, manifest, data object, ledger row)"
+    f"; slower is exit 2 naming the input. Default {budget.DEFAULT_SECONDS:g}.",
+)  # fmt: skip
 def main() -> None:
     """Verify Amazon QLDB data offline: Ion hashes, revisions, blocks, proofs and digests."""
 

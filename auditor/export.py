@@ -69,14 +69,15 @@ import secrets
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from amazon.ion import simpleion
-
+from auditor import budget, ion
 from auditor.atomic import write_atomic
 from auditor.extras import require
 from auditor.formats import canonical_ion as _ion_text
 from auditor.jsonout import to_json
+from proofs.ionvalue import Timestamp, TimestampPrecision
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -259,17 +260,21 @@ def _parse_time(text: str | None, name: str) -> datetime | None:
 
 
 def _moment(block: Any, seq: int) -> datetime:
-    stamp = block.get("blockTimestamp") if hasattr(block, "get") else None
-    if not isinstance(stamp, datetime):
+    """The block's ``blockTimestamp`` as a UTC datetime (fraction cut to microseconds)."""
+    stamp = block.get("blockTimestamp") if type(block) is dict else None
+    if type(stamp) is not Timestamp:
         raise ExportError("journal", f"block {seq}: no blockTimestamp")
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    return ion.utc_datetime(stamp)
 
 
-def _ion_timestamp(moment: datetime) -> Any:
+def _ion_timestamp(moment: datetime) -> Timestamp:
     """An Ion timestamp in UTC: milliseconds like QLDB's, microseconds when they are needed."""
     utc = moment.astimezone(UTC)
     fraction = f"{utc.microsecond // 1000:03d}" if utc.microsecond % 1000 == 0 else f"{utc:%f}"
-    return simpleion.loads(f"{utc:%Y-%m-%dT%H:%M:%S}.{fraction}Z")
+    return Timestamp(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second,
+        Decimal("0." + fraction), 0, TimestampPrecision.SECOND,
+    )  # fmt: skip
 
 
 def _selected(
@@ -278,12 +283,10 @@ def _selected(
     """(sequenceNo, parsed block) of the selected run, checked to be consecutive."""
     started = since is None and until is None
     for seq, blob in enumerate(ledger.blocks(0, tip)):
-        block = simpleion.loads(blob)
-        address: Any = block.get("blockAddress") if hasattr(block, "get") else None
+        block = _decode_block(blob, f"{ledger.path}: block {seq}")
+        address: Any = block.get("blockAddress") if type(block) is dict else None
         found = (
-            (address.get("strandId"), address.get("sequenceNo"))
-            if hasattr(address, "get")
-            else None
+            (address.get("strandId"), address.get("sequenceNo")) if type(address) is dict else None
         )
         if found != (ledger.strand_id, seq):
             raise ExportError(
@@ -304,10 +307,20 @@ def _selected(
 
 
 # -- export -----------------------------------------------------------------------------------
+def _decode_block(blob: bytes, where: str) -> Any:
+    """One block the ledger handed out (checked by it) as a value."""
+    try:
+        values = ion.loads(blob, where, limits=budget.limits())
+    except ion.IonError as e:
+        raise ExportError("journal", str(e)) from e
+    if len(values) != 1:
+        raise ExportError("journal", f"{where}: expected one block, got {len(values)} values")
+    return values[0]
+
+
 def _encode_object(fmt: str, blocks: list[Any]) -> bytes:
     if fmt == "ion_binary":
-        data: bytes = simpleion.dumps(blocks, binary=True, sequence_as_stream=True)
-        return data  # one version marker and symbol table, then the blocks
+        return ion.dumps_binary(blocks)  # one version marker and symbol table, then the blocks
     if fmt == "json":
         return "".join(to_json(b) + "\n" for b in blocks).encode()
     return "".join(_ion_text(b) + "\n" for b in blocks).encode()

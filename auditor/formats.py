@@ -30,18 +30,17 @@ Every problem raises :class:`proofs.MalformedError` whose locator names the file
 from __future__ import annotations
 
 import decimal
-import io
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from amazon.ion import simpleion
-
-from auditor.ionframe import ION_BINARY_MARKER, check_framing
+from auditor import budget, ion
 from proofs import HASH_LENGTH, MAX_PROOF_LENGTH, BlockAddress, MalformedError, block_address
 from proofs.errors import b64decode as strict_b64decode
+from proofs.ionvalue import Annotated, SExp, Timestamp
 from proofs.note import parse_checkpoint, split_note
 from proofs.qldb import BLOCK_FIELDS, REVISION_FIELDS
 
@@ -196,6 +195,7 @@ def loads_json(text: str | bytes) -> Any:
     Raises ``ValueError`` for text that is not JSON, and its subclass for JSON we refuse
     (duplicate keys, NaN/Infinity, numbers that cannot be exact, nesting deeper than
     :data:`MAX_DEPTH`)."""
+    _json_depth(text if isinstance(text, str) else text.decode("utf-8", "replace"))
     try:
         value = json.loads(
             text,
@@ -206,24 +206,32 @@ def loads_json(text: str | bytes) -> Any:
         )
     except RecursionError as e:
         raise JsonRefusedError("too-deep", f"nested deeper than {MAX_DEPTH} levels") from e
-    _depth(value)
     return value
 
 
-def _depth(value: Any) -> None:
-    """Refuse containers nested deeper than :data:`MAX_DEPTH` (iteratively: no recursion)."""
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, Mapping):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
-        if depth >= MAX_DEPTH:
-            raise JsonRefusedError("too-deep", f"nested deeper than {MAX_DEPTH} levels")
-        stack.extend((child, depth + 1) for child in children)
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+
+
+def _json_depth(text: str) -> None:
+    """Refuse JSON text nested deeper than :data:`MAX_DEPTH` before parsing it, naming the
+    line and column where it gets too deep (one linear scan; strings are skipped)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth = 0
+    for m in _JSON_TOKEN.finditer(text):
+        c = m.group()[0]
+        if c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                at = m.start()
+                line = text.count("\n", 0, at) + 1
+                column = at - (text.rfind("\n", 0, at) + 1) + 1
+                raise JsonRefusedError(
+                    "too-deep", f"nested deeper than {MAX_DEPTH} levels at line {line}, "
+                    f"column {column}",
+                )  # fmt: skip
+        elif c in "]}":
+            depth -= 1
 
 
 def parse_ion(data: bytes | str, where: str) -> list[Any]:
@@ -232,50 +240,33 @@ def parse_ion(data: bytes | str, where: str) -> list[Any]:
 
 
 def _loads_ion(data: bytes | str, where: str) -> list[Any]:
-    """Parse Ion text or binary with amazon.ion's pure-Python reader (its C extension misreads
-    some genuine values and can loop forever on some inputs; the pure-Python reader does
-    neither, and runs signal handlers), then check the values' shape (:func:`_check_ion`)."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    if data.startswith(ION_BINARY_MARKER):
-        problem = check_framing(data)
-        if problem is not None:
-            raise MalformedError("not-ion", where, f"not valid Ion binary ({problem})")
-    try:
-        values = list(simpleion.load_python(io.BytesIO(data), single_value=False))
-    except RecursionError as e:
-        raise MalformedError("too-deep", where, f"nested deeper than {MAX_DEPTH} levels") from e
-    except Exception as e:  # amazon.ion raises many types (IonException, ValueError, ...)
-        raise MalformedError("not-ion", where, f"not valid Ion ({_short(e)})") from e
+    """Parse Ion text or binary with the project's reader (:mod:`auditor.ion`: exact, bounded
+    by the per-input budget of :mod:`auditor.budget`; duplicate fields, nesting and sizes are
+    its checks), then check the values' shape (:func:`_check_ion`). Raises
+    :class:`MalformedError` naming ``where`` and the position (and field) of the problem."""
+    values = ion.loads(data, where, limits=budget.limits())
     for i, value in enumerate(values):
         _check_ion(value, where if len(values) == 1 else f"{where}#{i + 1}")
     return values
 
 
 def _check_ion(value: Any, where: str) -> None:
-    """No duplicate field anywhere; no annotation outside a ``data`` field; bounded nesting."""
-    stack: list[tuple[Any, str, int, bool]] = [(value, where, 0, False)]
+    """No annotation outside a ``data`` field (the reader refuses duplicates and bounds the
+    nesting). Iterative, so no input can exhaust the stack."""
+    stack: list[tuple[Any, str]] = [(value, where)]
     while stack:
-        item, at, depth, annotations_ok = stack.pop()
-        if not annotations_ok and getattr(item, "ion_annotations", None):
+        item, at = stack.pop()
+        kind = type(item)
+        if kind is Annotated:
             raise MalformedError("annotation", at, "Ion annotations are only allowed inside data")
-        if isinstance(item, Mapping):
-            all_values = getattr(item, "get_all_values", None)
-            children = []
-            for key in item:
-                field_at = _at(at, str(key))
-                if all_values is not None and len(all_values(key)) > 1:
-                    raise MalformedError(
-                        "duplicate-field", field_at, "field appears more than once"
-                    )
-                children.append((item[key], field_at, annotations_ok or key == "data"))
-        elif isinstance(item, list | tuple):
-            children = [(x, f"{at}[{i}]", annotations_ok) for i, x in enumerate(item)]
-        else:
-            continue
-        if depth >= MAX_DEPTH:
-            raise MalformedError("too-deep", at, f"nested deeper than {MAX_DEPTH} levels")
-        stack.extend((child, child_at, depth + 1, ok) for child, child_at, ok in children)
+        if kind is dict:
+            for key, child in item.items():
+                if key != "data":
+                    stack.append((child, _at(at, str(key))))
+        elif kind is list:
+            stack.extend((x, f"{at}[{i}]") for i, x in enumerate(item))
+        elif kind is SExp:
+            stack.extend((x, f"{at}[{i}]") for i, x in enumerate(item.items))
 
 
 def _short(e: BaseException) -> str:
@@ -292,7 +283,7 @@ def load(path: str) -> list[Artefact]:
 def parse(data: bytes, path: str) -> list[Artefact]:
     if not data.strip():
         raise MalformedError("empty", path, "the file is empty")
-    if data.startswith(ION_BINARY_MARKER):
+    if data.startswith(ion.IVM):
         return [_from_ion(v, path) for v in _loads_ion(data, path)]
     try:
         text = data.decode("utf-8")
@@ -405,9 +396,9 @@ def ion_holder(holder: Any, where: str, canonical: bool = False) -> Any:
 
 
 def canonical_ion(value: Any) -> str:
-    """The one Ion text our bundles use (compact, no version marker)."""
-    text: str = simpleion.dumps(value, binary=False, omit_version_marker=True)
-    return text
+    """The one Ion text our bundles use (compact, no version marker; :func:`auditor.ion.
+    dumps_text`, byte for byte what amazon.ion writes for the values it writes correctly)."""
+    return ion.dumps_text(value)
 
 
 def proof_hashes(value: Any, where: str) -> tuple[bytes, ...]:
@@ -419,18 +410,14 @@ def proof_hashes(value: Any, where: str) -> tuple[bytes, ...]:
         )
     out = []
     for i, element in enumerate(value):
-        kind = getattr(element, "ion_type", None)
-        if not isinstance(element, bytes) or (kind is not None and int(kind) != _ION_BLOB):
+        if type(element) is not bytes:  # not a clob, a string, an annotated blob
             raise MalformedError("hash-type", f"{where}[{i}]", "expected a blob")
         if len(element) != HASH_LENGTH:
             raise MalformedError(
                 "hash-length", f"{where}[{i}]", f"a hash must be 32 bytes, got {len(element)} bytes"
             )
-        out.append(bytes(element))
+        out.append(element)
     return tuple(out)
-
-
-_ION_BLOB = 9  # amazon.ion IonType.BLOB
 
 
 def _digest(obj: Any, where: str, canonical: bool = False) -> Digest:
@@ -657,7 +644,7 @@ def _json_metadata(value: Any, where: str) -> dict[str, Any]:
             parsed = values[0] if len(values) == 1 else None
         except MalformedError:
             parsed = None
-        if type(parsed).__name__ != "IonPyTimestamp" or getattr(parsed, "ion_annotations", None):
+        if type(parsed) is not Timestamp:  # not annotated, not another type
             raise MalformedError(
                 "not-a-timestamp", _at(where, "txTime"), f"not a timestamp: {text[:60]!r}"
             )

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from amazon.ion.core import IonType
-from amazon.ion.simple_types import IonPyNull, IonPyTimestamp
-
-from auditor.formats import canonical_ion as _ion_text
+from proofs.ionvalue import Annotated, Clob, SExp, Symbol, Timestamp, TypedNull
 
 
 class _Raw(str):
@@ -24,10 +20,9 @@ class _Raw(str):
     __slots__ = ()
 
 
-def timestamp_text(value: datetime) -> str:
-    """The timestamp as Ion text writes it (its own precision and offset), annotations dropped."""
-    plain = IonPyTimestamp.from_value(IonType.TIMESTAMP, value, ())
-    return _ion_text(plain)
+def timestamp_text(value: Timestamp) -> str:
+    """The timestamp as Ion text writes it (its own precision and offset)."""
+    return value.ion_text()
 
 
 def decimal_text(value: Decimal) -> str:
@@ -37,68 +32,58 @@ def decimal_text(value: Decimal) -> str:
     return text if "." in text or "e" in text else text + "e0"
 
 
+def _text(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+_SCALARS: dict[type, Any] = {
+    type(None): lambda v: "null",
+    bool: lambda v: "true" if v else "false",
+    int: str,
+    float: lambda v: repr(v) if v - v == 0 else "null",  # nan and ±inf have no JSON
+    Decimal: decimal_text,
+    str: _text,
+    bytes: lambda v: json.dumps(base64.b64encode(v).decode()),
+    bytearray: lambda v: json.dumps(base64.b64encode(bytes(v)).decode()),
+    Timestamp: lambda v: _text(v.ion_text()),
+    Symbol: lambda v: "null" if v.text is None else _text(v.text),
+    Clob: lambda v: _text(v.data.decode("latin-1")),  # byte n -> code point n
+    TypedNull: lambda v: "null",
+}
+
+
 def _scalar(value: Any) -> str | None:
-    """JSON text for a scalar, or None for a container."""
-    ion_type = getattr(value, "ion_type", None)
-    if value is None or isinstance(value, IonPyNull) or ion_type == IonType.NULL:
-        return "null"
-    if ion_type is None:  # a plain Python value (manifests)
-        ion_type = _python_type(value)
-    if ion_type == IonType.BOOL:
-        return "true" if value else "false"
-    if ion_type == IonType.INT:
-        return str(int(value))
-    if ion_type == IonType.FLOAT:
-        number = float(value)
-        return repr(number) if number - number == 0 else "null"  # nan and ±inf have no JSON
-    if ion_type == IonType.DECIMAL:
-        return decimal_text(Decimal(value))
-    if ion_type == IonType.TIMESTAMP:
-        return json.dumps(timestamp_text(value), ensure_ascii=False)
-    if ion_type == IonType.SYMBOL:
-        text = getattr(value, "text", value)
-        return "null" if text is None else json.dumps(str(text), ensure_ascii=False)
-    if ion_type == IonType.STRING:
-        return json.dumps(str(value), ensure_ascii=False)
-    if ion_type == IonType.BLOB:
-        return json.dumps(base64.b64encode(bytes(value)).decode())
-    if ion_type == IonType.CLOB:  # each byte becomes the code point of the same number
-        return json.dumps(bytes(value).decode("latin-1"), ensure_ascii=False)
-    return None
+    """JSON text for a scalar, or None for a container (annotations are dropped)."""
+    if type(value) is Annotated:
+        value = value.value
+    write = _SCALARS.get(type(value))
+    return None if write is None else str(write(value))
 
 
-def _python_type(value: Any) -> IonType:
-    if isinstance(value, bool):
-        return IonType.BOOL
-    if isinstance(value, int):
-        return IonType.INT
-    if isinstance(value, float):
-        return IonType.FLOAT
-    if isinstance(value, Decimal):
-        return IonType.DECIMAL
-    if isinstance(value, datetime):
-        return IonType.TIMESTAMP
-    if isinstance(value, str):
-        return IonType.STRING
-    if isinstance(value, bytes | bytearray):
-        return IonType.BLOB
+def _container(value: Any) -> tuple[bool, Any]:
+    """(is a struct, its items) of a container; TypeError for a value with no Ion image."""
+    if type(value) is Annotated:
+        value = value.value
     if isinstance(value, dict):
-        return IonType.STRUCT
+        return True, value.items()
     if isinstance(value, list | tuple):
-        return IonType.LIST
+        return False, value
+    if type(value) is SExp:
+        return False, value.items
     raise TypeError(f"{type(value).__name__}: not an Ion value")
 
 
 def to_json(value: Any) -> str:
-    """Down-convert an Ion value (as ``simpleion.loads`` returns it) to one line of JSON.
+    """Down-convert an Ion value (:mod:`proofs.ionvalue`'s model, or plain Python) to one line
+    of JSON.
 
     The standard Ion → JSON down-conversion: blobs → base64 strings; clobs → strings (byte n →
     code point n); timestamps → strings exactly as Ion text writes them (precision and offset
     kept, ``Z`` for UTC); decimals → numbers with their exact digits (never via float; always
     with ``.`` or an exponent); ints → numbers; floats → numbers, nan/±inf → null; symbols →
     strings; sexps → arrays; every null → null; annotations dropped. Struct fields keep their
-    order (repeated names are written repeatedly). Iterative, so deep nesting cannot overflow
-    the stack. Raises ``TypeError`` for a Python value with no Ion image.
+    order. Iterative, so deep nesting cannot overflow the stack. Raises ``TypeError`` for a
+    Python value with no Ion image.
     """
     out: list[str] = []
     stack: list[Any] = [value]
@@ -111,19 +96,17 @@ def to_json(value: Any) -> str:
         if text is not None:
             out.append(text)
             continue
-        ion_type = getattr(item, "ion_type", None)
-        if ion_type is None:
-            ion_type = _python_type(item)
+        is_struct, items = _container(item)
         pending: list[Any] = []
-        if ion_type == IonType.STRUCT:
+        if is_struct:
             out.append("{")
-            for i, (name, field) in enumerate(item.items()):
+            for i, (name, field) in enumerate(items):
                 prefix = "," if i else ""
                 pending += [_Raw(prefix + json.dumps(str(name), ensure_ascii=False) + ":"), field]
             pending.append(_Raw("}"))
         else:  # list or sexp
             out.append("[")
-            for i, element in enumerate(item):
+            for i, element in enumerate(items):
                 pending += [_Raw(","), element] if i else [element]
             pending.append(_Raw("]"))
         stack.extend(reversed(pending))
@@ -141,17 +124,17 @@ def _pretty(value: Any, indent: int, depth: int) -> list[str]:
     text = _scalar(value)
     if text is not None:
         return [text]
-    ion_type = getattr(value, "ion_type", None) or _python_type(value)
+    is_struct, children = _container(value)
     inner = "\n" + " " * (indent * (depth + 1))
     outer = "\n" + " " * (indent * depth)
-    if ion_type == IonType.STRUCT:
+    if is_struct:
         fields = [
             inner
             + json.dumps(str(k), ensure_ascii=False)
             + ": "
             + "".join(_pretty(v, indent, depth + 1))
-            for k, v in value.items()
+            for k, v in children
         ]
         return ["{", ",".join(fields), outer, "}"] if fields else ["{}"]
-    items = [inner + "".join(_pretty(v, indent, depth + 1)) for v in value]
+    items = [inner + "".join(_pretty(v, indent, depth + 1)) for v in children]
     return ["[", ",".join(items), outer, "]"] if items else ["[]"]

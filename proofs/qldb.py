@@ -8,7 +8,11 @@
   ``blockHash = dot(entriesHash, previousBlockHash)``. Other list elements are opaque.
 - proof: ``fold(start, proof) == digest``.
 
-Inputs are Ion structs as ``amazon.ion.simpleion.loads`` returns them (or plain ``dict``).
+Inputs are values of the Ion value model :mod:`proofs.ionvalue` (what ``auditor.ion`` reads;
+plain ``dict``/``list``/``bytes``/``str``/``int`` where the model uses them): a struct is a
+``dict``, a hash is ``bytes`` (a :class:`~proofs.ionvalue.Clob` is not a blob), an annotated
+value is an :class:`~proofs.ionvalue.Annotated` wrapper, so no subclass of another type passes
+for a struct, a list or a blob.
 Every check raises on failure and, on success, returns what it checked (a :class:`Check` list),
 so callers can report exactly what was verified and what was not.
 """
@@ -17,12 +21,13 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from proofs.errors import MalformedError, VerificationError
 from proofs.ionhash import ion_hash
+from proofs.ionvalue import Annotated, Clob
 from proofs.merkle import (
     EMPTY,
     MAX_PROOF_LENGTH,
@@ -34,7 +39,6 @@ from proofs.merkle import (
 )
 
 MAX_ENTRIES = 1 << 20  # entries or revisions in one block
-_ION_BLOB = 9  # amazon.ion IonType.BLOB
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +73,13 @@ class BlockResult:
 
 
 def _get(struct: Any, key: str, locator: str, required: bool = True) -> Any:
-    if not isinstance(struct, Mapping):
+    if type(struct) is not dict:
         raise MalformedError("not-a-struct", locator, "expected an Ion struct")
     if key not in struct:
         if required:
             raise MalformedError("missing-field", f"{locator}.{key}", "missing field")
         return None
-    all_values = getattr(struct, "get_all_values", None)
-    if all_values is not None and len(all_values(key)) > 1:
-        raise MalformedError("duplicate-field", f"{locator}.{key}", "field appears more than once")
-    return struct[key]
+    return struct[key]  # one value per name: the reader refuses duplicate fields
 
 
 def _hash(struct: Any, key: str, locator: str) -> bytes:
@@ -86,7 +87,8 @@ def _hash(struct: Any, key: str, locator: str) -> bytes:
 
 
 def _hash_list(value: Any, locator: str, limit: int) -> list[bytes]:
-    if not isinstance(value, list | tuple):
+    if type(value) is not list:
+        _plain(value, locator)
         raise MalformedError("not-a-list", locator, "expected a list of hashes")
     if len(value) > limit:
         raise MalformedError("list-length", locator, f"at most {limit} elements, got {len(value)}")
@@ -107,7 +109,7 @@ def revision_hash(revision: Any, locator: str = "revision", *, hash_deleted: boo
     a struct, when ``dataHash`` is not 32 bytes, or when both ``data`` and ``dataHash`` are there.
     """
     metadata = _get(revision, "metadata", locator)
-    if not isinstance(metadata, Mapping):
+    if type(metadata) is not dict:
         raise MalformedError("not-a-struct", f"{locator}.metadata", "expected an Ion struct")
     has_data = "data" in revision
     if "dataHash" in revision:
@@ -234,7 +236,7 @@ class BlockAddress:
 
 def _plain(value: Any, locator: str) -> Any:
     """Fields the hashes do not cover must carry no Ion annotations (nothing unaccounted for)."""
-    if getattr(value, "ion_annotations", None):
+    if type(value) is Annotated:
         raise MalformedError("annotation", locator, "annotations are not allowed here")
     return value
 
@@ -246,18 +248,18 @@ def block_address(value: Any, locator: str) -> BlockAddress:
     The one parser of block addresses (journal blocks, revisions, receipts, digests). Raises
     :class:`MalformedError` naming the field.
     """
-    if not isinstance(_plain(value, locator), Mapping):
+    if type(_plain(value, locator)) is not dict:
         raise MalformedError("block-address", locator, "expected {strandId, sequenceNo}")
     for key in value:
         if key not in _ADDRESS_FIELDS:
             raise MalformedError("unknown-field", f"{locator}.{key}", "unknown field")
     strand = _plain(_get(value, "strandId", locator), f"{locator}.strandId")
     sequence = _plain(_get(value, "sequenceNo", locator), f"{locator}.sequenceNo")
-    if not isinstance(strand, str) or not _STRAND.fullmatch(strand):
+    if type(strand) is not str or not _STRAND.fullmatch(strand):
         raise MalformedError(
             "not-a-strand-id", f"{locator}.strandId", "expected a string of 1-64 letters and digits"
         )
-    if isinstance(sequence, bool) or not isinstance(sequence, int) or not 0 <= sequence < 1 << 63:
+    if type(sequence) is not int or not 0 <= sequence < 1 << 63:
         raise MalformedError("not-an-int", f"{locator}.sequenceNo", "expected an integer >= 0")
     return BlockAddress(str(strand), int(sequence))
 
@@ -282,9 +284,12 @@ def _previous(block: Any, where: str, sequence: int | None) -> bytes:
 def _blob(value: Any, locator: str) -> Any:
     """A value that must be an Ion blob (not a clob, not annotated); returned unchanged."""
     _plain(value, locator)
-    kind = getattr(value, "ion_type", None)
-    if isinstance(value, bytes | bytearray) and kind is not None and int(kind) != _ION_BLOB:
+    if type(value) is Clob:
         raise MalformedError("hash-type", locator, "a hash must be a blob, got a clob")
+    if isinstance(value, bytes | bytearray) and type(value) is not bytes:
+        raise MalformedError(
+            "hash-type", locator, f"a hash must be a blob, got a {type(value).__name__}"
+        )
     return value
 
 
@@ -341,7 +346,7 @@ def verify_block(
     shown: list[str] = []  # document ids the block's revisions speak for
     deleted: list[str] = []  # document ids of revisions without data or dataHash
     if revisions is not None:
-        if not isinstance(revisions, list) or len(revisions) > MAX_ENTRIES:
+        if type(revisions) is not list or len(revisions) > MAX_ENTRIES:
             raise MalformedError("not-a-list", f"{where}.revisions", "expected a list of revisions")
         leaves = []
         for i, revision in enumerate(revisions):
@@ -367,7 +372,7 @@ def verify_block(
             elif recompute:
                 counts["redacted" if "dataHash" in revision else "verified"] += 1
     elif summaries is not None:
-        if not isinstance(summaries, list) or len(summaries) > MAX_ENTRIES:
+        if type(summaries) is not list or len(summaries) > MAX_ENTRIES:
             raise MalformedError("not-a-list", f"{where}.revisionSummaries", "expected a list")
         leaves = [
             _hash(s, "hash", f"{where}.revisionSummaries[{i}]") for i, s in enumerate(summaries)
@@ -456,7 +461,7 @@ def _redacted_documents(redaction: Any, locator: str) -> set[str]:
     if redaction is None:
         return set()
     entries = _get(redaction, "revisions", locator)
-    if not isinstance(entries, list):
+    if type(entries) is not list:
         raise MalformedError("not-a-list", f"{locator}.revisions", "expected a list")
     return {_string(e, "documentId", f"{locator}.revisions[{i}]") for i, e in enumerate(entries)}
 
@@ -488,7 +493,7 @@ def _check_links(
 
 def _string(struct: Any, key: str, locator: str) -> str:
     value = _get(struct, key, locator)
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise MalformedError("not-a-string", f"{locator}.{key}", "expected a string")
     return value
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -21,6 +22,7 @@ from functools import partial
 from multiprocessing import get_context
 from typing import Any
 
+from auditor import budget
 from auditor.audit.digests import DigestInput, parse_digest
 from auditor.audit.layout import Export, LayoutError, locate
 from auditor.audit.model import MALFORMED, Issue, ObjectResult, ObjectSpec
@@ -101,10 +103,14 @@ class AuditOptions:
 
 def work(
     source: Source, spec: ObjectSpec, skip_if_sha256: str | None,
-    on_block: BlockSink | None = None,
+    on_block: BlockSink | None = None, parse_budget: float | None = None,
 ) -> ObjectResult:  # fmt: skip
-    """The map task: read one object and verify it (what processes and Dask workers run)."""
-    return fetch_and_verify(source.read, spec, skip_if_sha256, on_block)
+    """The map task: open one object and verify it as it streams (what processes and Dask
+    workers run); ``parse_budget``: the caller's per-input budget (a Dask worker does not
+    share the caller's environment)."""
+    if parse_budget is not None:
+        budget.set_seconds(parse_budget)
+    return fetch_and_verify(source.open, spec, skip_if_sha256, on_block)
 
 
 Job = tuple[ObjectSpec, str | None]
@@ -114,7 +120,7 @@ def _serial(
     source: Source, jobs: list[Job], on_block: BlockSink | None = None
 ) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
     for spec, skip in jobs:
-        yield spec, work(source, spec, skip, on_block)
+        yield spec, work(source, spec, skip, on_block)  # this process: its own budget setting
 
 
 def _failed_task(spec: ObjectSpec, error: BaseException) -> ObjectResult:
@@ -151,15 +157,35 @@ def _windowed(
             pending.append((nxt[0], submit(*nxt)))
 
 
+def _ignore_interrupts() -> None:
+    """Worker processes leave SIGINT to the parent, which stops them (no traceback each)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _pool(
     source: Source, jobs: list[Job], workers: int
 ) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    """The jobs on ``workers`` spawned processes. When the caller stops early (an interrupt,
+    SIGTERM, an error), the workers are terminated at once, not waited for: one may be deep in
+    a slow object."""
+    seconds = budget.seconds()
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=_ignore_interrupts
+    )
+    finished = False
+    try:
 
         def submit(spec: ObjectSpec, skip: str | None) -> Future[ObjectResult]:
-            return pool.submit(work, source, spec, skip)
+            return pool.submit(work, source, spec, skip, None, seconds)
 
         yield from _windowed(submit, lambda f: f.result(), jobs, 2 * workers)
+        finished = True
+    finally:
+        if not finished:
+            processes = getattr(pool, "_processes", None) or {}
+            for process in list(processes.values()):
+                process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _dask(
@@ -175,11 +201,12 @@ def _dask(
         client = Client(address, set_as_default=False, timeout="20s")  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError) as e:
         raise AuditUsageError(f"--dask {address}: cannot reach the scheduler ({e})") from e
+    seconds = budget.seconds()
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
 
         def submit(spec: ObjectSpec, skip: str | None) -> Any:
-            return client.submit(work, source, spec, skip, pure=False)
+            return client.submit(work, source, spec, skip, None, seconds, pure=False)
 
         yield from _windowed(submit, lambda f: f.result(), jobs, 2 * workers)
     finally:

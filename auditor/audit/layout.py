@@ -33,14 +33,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from amazon.ion import simpleion
-
+from auditor import budget, ion
 from auditor.audit.model import FAILED, MALFORMED, Issue, ObjectSpec
 from auditor.audit.source import MissingObjectError, Source, SourceError
+from proofs.ionvalue import Symbol
 
 FORMATS = {"ION_TEXT": "ion_text", "ION_BINARY": "ion_binary", "JSON": "json"}
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
-MAX_KEYS = 10_000_000
+MAX_KEYS = 1_000_000  # data objects one export lists (QLDB's are 100s of MB each)
 _COMPLETED = re.compile(r"(?P<id>[A-Za-z0-9_-]{1,128})\.(?P<strand>[A-Za-z0-9]{1,64})"
                         r"\.completed\.manifest")  # fmt: skip
 _OBJECT = re.compile(
@@ -83,33 +83,56 @@ class Export:
         return "writer" if self.writer_rules else "qldb"
 
 
-def _read_manifest(source: Source, name: str) -> tuple[Any, bytes]:
+class _Hashed:
+    """A manifest's bytes as the reader takes them, hashed on the way (its SHA-256 keys the
+    state file's progress record)."""
+
+    def __init__(self, fp: ion.Readable) -> None:
+        self.fp = fp
+        self.sha = hashlib.sha256()
+
+    def read(self, n: int, /) -> bytes:
+        data = self.fp.read(n)
+        self.sha.update(data)
+        return data
+
+
+def _read_manifest(source: Source, name: str) -> tuple[Any, str]:
+    """The one struct of a manifest (Ion text; JSON is Ion text too), read as a stream within
+    the per-input budget (:mod:`auditor.budget`) and :data:`MAX_MANIFEST_BYTES`, and the
+    SHA-256 of its bytes. Raises :class:`LayoutError` naming the file and the position."""
     where = source.shown(source.location(name))
+    limits = budget.limits(_MANIFEST_LIMITS)
+    values = []
     try:
-        data = source.read(source.location(name))
+        with source.open(source.location(name)) as fp:
+            hashed = _Hashed(fp)
+            for value, _, _ in ion.stream(hashed, where, limits=limits, chunk_size=1 << 20):
+                values.append(value)
+                if len(values) > 1:
+                    break
+    except ion.IonError as e:
+        raise LayoutError(f"{e.locator}: not an Ion or JSON manifest ({e.problem})") from e
     except SourceError as e:
         raise LayoutError(f"{where}: cannot read ({e})") from e
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise LayoutError(f"{where}: larger than {MAX_MANIFEST_BYTES} bytes")
-    try:
-        values = simpleion.loads(data, single_value=False)  # Ion text; JSON is Ion text too
-    except Exception as e:
-        raise LayoutError(f"{where}: not an Ion or JSON manifest ({_short(e)})") from e
-    if len(values) != 1 or not hasattr(values[0], "keys"):
+    except OSError as e:
+        raise LayoutError(f"{where}: cannot read ({e.strerror or e})") from e
+    if len(values) != 1 or type(values[0]) is not dict:
         raise LayoutError(f"{where}: expected one struct")
-    return values[0], data
+    return values[0], hashed.sha.hexdigest()
 
 
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text[:160]
+_MANIFEST_LIMITS = ion.Limits(
+    max_bytes=MAX_MANIFEST_BYTES, max_value_bytes=MAX_MANIFEST_BYTES, max_depth=4,
+    max_values=MAX_KEYS + 64,
+)  # fmt: skip
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = getattr(value, "text", value)
-    return str(text) if isinstance(text, str) else None
+    """A manifest's string (or symbol) field as text; None for anything else."""
+    if type(value) is Symbol:
+        return value.text
+    return value if type(value) is str else None
 
 
 def locate(
@@ -148,7 +171,7 @@ def locate(
     match = found[0]
     export_id, strand = match["id"], match["strand"]
     completed_name = match.group(0)
-    manifest, manifest_bytes = _read_manifest(source, completed_name)
+    manifest, manifest_sha256 = _read_manifest(source, completed_name)
     started_name: str | None = f"{export_id}.started.manifest"
     started: dict[str, Any] | None = None
     notes: list[str] = []
@@ -177,7 +200,7 @@ def locate(
         export_id=export_id,
         strand_id=strand,
         completed_name=completed_name,
-        completed_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
+        completed_sha256=manifest_sha256,
         started_name=started_name,
         started=started,
         ledger_name=_text(started.get("ledgerName")) if started else None,
@@ -252,7 +275,7 @@ def _objects(export: Export, manifest: Any) -> None:
         seen.add(key)
         used.add(rel)
         location = export.source.location(rel)
-        read = export.source.shown(location)  # what reports call it: the file actually read
+        read = export.source.shown_relative(rel)  # what reports call it: the file actually read
         name = _OBJECT.fullmatch(rel.rsplit("/", 1)[-1])
         first = last = None
         if name is None:

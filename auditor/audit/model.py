@@ -6,6 +6,8 @@ and from worker processes and Dask workers.
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,6 +132,8 @@ class Counts:
     failed: int = 0  # revisions that did not recompute
 
     def add(self, other: Counts) -> None:
+        if other.blocks == 0 and other.revisions == 0:
+            return  # an object that read no block (missing, unreadable)
         for name in self.__slots__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -180,6 +184,85 @@ class Link:
     verified: bool
 
 
+class Links:
+    """The links of one object's blocks, packed (about 75 bytes a block instead of a few
+    hundred as objects), so that an object of many blocks stays small in memory and on the way
+    back from a worker. A sequence of :class:`Link`: ``append``, iterate, index, ``len``."""
+
+    __slots__ = ("_flags", "_hashes", "_positions", "_previous", "_seqs")
+
+    _NONE = -1  # seq unknown
+
+    def __init__(self, links: list[Link] | None = None) -> None:
+        self._positions = array("q")
+        self._seqs = array("q")
+        self._hashes = bytearray()
+        self._previous = bytearray()
+        self._flags = bytearray()  # bit 0 verified, 1 block hash, 2 previous, 3 empty previous
+        for link in links or ():
+            self.append(link)
+
+    def append(self, link: Link) -> None:
+        flags = int(link.verified)
+        self._positions.append(link.position)
+        self._seqs.append(self._NONE if link.seq is None else link.seq)
+        if link.block_hash is not None and len(link.block_hash) == 32:
+            flags |= 2
+            self._hashes += link.block_hash
+        else:
+            self._hashes += bytes(32)
+        previous = link.previous
+        if previous is not None and len(previous) == 32:
+            flags |= 4
+            self._previous += previous
+        else:
+            flags |= 8 if previous == b"" else 0
+            self._previous += bytes(32)
+        self._flags.append(flags)
+
+    def __len__(self) -> int:
+        return len(self._flags)
+
+    def __bool__(self) -> bool:
+        return bool(self._flags)
+
+    def __getitem__(self, i: int) -> Link:
+        if i < 0:
+            i += len(self)
+        flags = self._flags[i]
+        seq = self._seqs[i]
+        at = 32 * i
+        return Link(
+            self._positions[i],
+            None if seq == self._NONE else seq,
+            bytes(self._hashes[at : at + 32]) if flags & 2 else None,
+            bytes(self._previous[at : at + 32]) if flags & 4 else (b"" if flags & 8 else None),
+            bool(flags & 1),
+        )
+
+    def __setitem__(self, i: int, link: Link) -> None:
+        if i < 0:
+            i += len(self)
+        other = Links([link])
+        self._positions[i] = other._positions[0]
+        self._seqs[i] = other._seqs[0]
+        self._hashes[32 * i : 32 * i + 32] = other._hashes
+        self._previous[32 * i : 32 * i + 32] = other._previous
+        self._flags[i] = other._flags[0]
+
+    def __iter__(self) -> Iterator[Link]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Links):
+            return list(self) == list(other)
+        if isinstance(other, list):
+            return list(self) == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(slots=True)
 class ObjectResult:
     """The map step's answer for one data object."""
@@ -191,7 +274,7 @@ class ObjectResult:
     seconds: float = 0.0
     skipped: bool = False  # unchanged since an earlier run verified it: not parsed
     unreadable: Issue | None = None  # the object (or its tail) could not be read
-    links: list[Link] = field(default_factory=list)
+    links: Links = field(default_factory=Links)
     issues: list[Issue] = field(default_factory=list)
     issues_total: int = 0
     counts: Counts = field(default_factory=Counts)

@@ -1,24 +1,33 @@
-"""The map step: one data object's bytes → its blocks verified, their chain hashes, counts.
+"""The map step: one data object, read as a stream → its blocks verified, their chain hashes.
 
-:func:`verify_object` is pure (bytes in, :class:`ObjectResult` out): it never raises for bad
-data, so the same function serves one process, a process pool and Dask workers
-(:func:`fetch_and_verify` adds the read). What it decides:
+:func:`verify_object` reads the object from a file-like object (a file, an S3 body) in
+chunks, so memory is flat in the object's size: it holds one block at a time (Ion through
+:func:`auditor.ion.stream_items`, JSON Lines line by line), and the links of its blocks packed
+(:class:`~auditor.audit.model.Links`). It never raises for bad data, so the same function
+serves one process, a process pool and Dask workers (:func:`fetch_and_verify` adds the open).
+Every read is bounded by the per-input budget (:mod:`auditor.budget`: the deadline, and the
+reader's :class:`~auditor.ion.Limits`; objects up to :data:`MAX_OBJECT_BYTES`, at most
+:data:`MAX_BLOCKS_PER_OBJECT` values). What it decides:
 
 - **Unreadable object** (``malformed``, exit 2, the object named): nothing in it reads as a
   block of the export's format (empty, not Ion / not JSON Lines, Ion binary without its version
-  marker), or it ends inside a value (truncated). The blocks read before a truncation are still
-  verified.
-- **Damaged block** (``failed``, exit 1, the block named): the object reads, but one of its
-  values does not parse, is not a block, has the wrong shape (writer exports), breaks the
-  writer's byte layout, or fails :func:`proofs.verify_block`. Text objects are located line by
-  line (one block per line); Ion binary objects value by value.
+  marker), it ends inside a value (truncated), it is over a limit or over its time budget. The
+  blocks read before are still verified.
+- **Damaged block** (``failed``, exit 1, the block named, with the reader's position: line and
+  column for text, byte for binary, and the field): the object reads, but one of its values
+  does not parse, is not a block, has the wrong shape (writer exports), breaks the writer's
+  byte layout, or fails :func:`proofs.verify_block`. The reader resynchronises after a damaged
+  value — Ion text at the next line, Ion binary at the next top-level value (its header gives
+  its length), JSON Lines at the next line — so the blocks after it are still verified; a
+  binary header that does not frame leaves the rest of the object unread (``unreadable-tail``).
 
 Writer rules (exports of this project's ledger): ``verify_block(writer_rules=True)`` (the header
 entry covers ``blockAddress``, ``transactionId`` and ``blockTimestamp``; deleted revisions are
 recomputed), the exact field sets and ``entriesHashList`` layout of docs/ledger.md, and the
 exact bytes the exporter writes (Ion text: each block's canonical text on its own line; Ion
-binary: the canonical encoding of the object's blocks; JSON Lines: canonical base64, decimal
-and timestamp texts), so that a changed byte that changes no value is still caught.
+binary: the canonical encoding of the object's blocks, value by value, then its symbol table;
+JSON Lines: canonical base64, decimal and timestamp texts), so that a changed byte that changes
+no value is still caught.
 
 JSON exports: the known fields get their Ion types back (hashes → blobs; ``blockTimestamp``,
 ``statements[].startTime``, ``metadata.txTime`` → timestamps parsed from their exact text) and
@@ -34,17 +43,17 @@ stated sequenceNo, or the one its position in the object gives.
 
 from __future__ import annotations
 
-import gc
+import contextlib
 import hashlib
 import io
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from amazon.ion import simpleion
-
+from auditor import budget, ion
 from auditor.audit.model import (
     FAILED,
     MALFORMED,
@@ -64,19 +73,22 @@ from auditor.formats import (
     reject_duplicate_keys,
     reject_json_constant,
 )
-from auditor.ionframe import ION_BINARY_MARKER, check_framing, varuint
 from auditor.jsonout import decimal_text as _decimal_text
 from auditor.jsonout import timestamp_text as _timestamp_text
 from proofs import MalformedError, ProofError, VerificationError, verify_block
+from proofs.ionvalue import Timestamp
 from proofs.merkle import HASH_LENGTH
 from proofs.qldb import verify_revision
 
 MAX_OBJECT_BYTES = 512 * 1024 * 1024
+MAX_BLOCKS_PER_OBJECT = 1_000_000  # values (blocks or damaged stretches) in one object
 MAX_ISSUES_PER_OBJECT = 50
+CHUNK = 1 << 16  # bytes read at a time
 JSON_TYPE_LOSS = (
     "a JSON export loses Ion types (symbols, timestamps, blobs, floats, typed nulls inside data):"
     " a revision whose hash does not recompute from JSON is not proven either way"
 )
+_TIMESTAMP_LIMITS = ion.Limits(max_bytes=256, max_depth=1, max_values=1)
 
 BlockSink = Callable[[int | None, Any, bool], None]  # on_block(seq, block | None, verified)
 
@@ -95,15 +107,200 @@ _WRITER_REVISIONS = (
 class _DamageError(Exception):
     """A value of a readable object that is not a usable block (becomes a failed issue)."""
 
-    def __init__(self, check: str, message: str) -> None:
+    def __init__(self, check: str, message: str, locator: str = "") -> None:
         super().__init__(message)
         self.check = check
         self.message = message
+        self.locator = locator
 
 
-# -- parsing ---------------------------------------------------------------------------------
-# Each parser yields (value | None, damage | None) per block position, and may end with an
-# unreadable issue for the object (returned through the `tail` list).
+class _UnreadableError(Exception):
+    """The rest of the object cannot be read (becomes its unreadable issue)."""
+
+    def __init__(self, check: str, message: str, kind: str = MALFORMED) -> None:
+        super().__init__(message)
+        self.check = check
+        self.message = message
+        self.kind = kind
+
+
+class ReadError(Exception):
+    """Reading the object's bytes failed (the file system, the network), not its content."""
+
+
+# -- reading ---------------------------------------------------------------------------------
+class _Tap:
+    """The object's bytes as they are read: their SHA-256 and size (over the cap: unreadable),
+    and, for the writer's byte checks, the bytes read since the last :meth:`release` (at most
+    ``keep`` of them: older ones are dropped, and :meth:`take` then returns None)."""
+
+    def __init__(self, fp: ion.Readable, limit: int, keep: int = 0) -> None:
+        self.fp = fp
+        self.limit = limit
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.keep = keep
+        self.kept = bytearray()
+        self.kept_from = 0  # input offset of kept[0]
+        self.pending = b""  # read ahead by readline
+
+    def _raw(self, n: int) -> bytes:
+        try:
+            data = self.fp.read(n)
+        except Exception as e:  # files, S3 bodies and sockets raise many types
+            raise ReadError(f"cannot be read ({type(e).__name__}: {e})") from e
+        if not isinstance(data, bytes | bytearray):
+            raise ReadError("cannot be read (the source returned no bytes)")
+        data = bytes(data)
+        self.size += len(data)
+        if self.size > self.limit:
+            raise _UnreadableError("too-large", f"larger than {self.limit} bytes")
+        self.sha.update(data)
+        if self.keep:
+            self.kept += data
+            if len(self.kept) > self.keep:
+                drop = len(self.kept) - self.keep
+                del self.kept[:drop]
+                self.kept_from += drop
+        return data
+
+    def read(self, n: int = -1) -> bytes:
+        if self.pending:
+            data, self.pending = self.pending[: max(n, 0) or None], self.pending[max(n, 0) or 0 :]
+            if n < 0:
+                data, self.pending = data + self.pending, b""
+            return data
+        return self._raw(CHUNK if n < 0 else n)
+
+    def readline(self, limit: int) -> tuple[bytes, bool]:
+        """The next line (without its newline) and whether it ended in one; a line longer than
+        ``limit`` is returned cut at ``limit`` bytes with False, the rest of it discarded."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            buf = self.pending or self._raw(CHUNK)
+            self.pending = b""
+            if not buf:
+                return b"".join(parts), False
+            at = buf.find(b"\n")
+            if at >= 0:
+                self.pending = buf[at + 1 :]
+                buf = buf[:at]
+            if size < limit:
+                parts.append(buf[: limit - size])
+            size += len(buf)
+            if at >= 0:
+                return b"".join(parts), size <= limit
+
+    def take(self, start: int, end: int) -> bytes | None:
+        """The bytes ``[start, end)`` of the object, if still kept."""
+        if start < self.kept_from or end > self.kept_from + len(self.kept):
+            return None
+        return bytes(self.kept[start - self.kept_from : end - self.kept_from])
+
+    def release(self, upto: int) -> None:
+        """Forget the bytes before ``upto``."""
+        drop = min(max(0, upto - self.kept_from), len(self.kept))
+        del self.kept[:drop]
+        self.kept_from += drop
+
+    def drain(self) -> None:
+        """Read the rest (for the object's SHA-256 after a stop)."""
+        self.pending = b""
+        while self._raw(1 << 20):
+            pass
+
+
+Item = tuple[Any, "_DamageError | None", int, int]  # (value, damage, start, end)
+
+
+def _ion_items(tap: _Tap, spec: ObjectSpec, binary: bool, limits: ion.Limits) -> Iterator[Item]:
+    """Each top-level Ion value (or damaged stretch), resynchronising; raises _UnreadableError."""
+    kind = "binary" if binary else "text"
+    try:
+        for value, start, end, error in ion.stream_items(
+            tap, spec.key, limits=limits, chunk_size=CHUNK, binary=binary
+        ):  # fmt: skip
+            if error is not None:
+                damage = _DamageError(
+                    "not-ion", f"does not read as Ion {kind} ({error.problem})", error.locator
+                )
+                yield None, damage, start, end
+            else:
+                yield value, None, start, end
+    except ion.IonError as e:
+        if e.reason == "truncated":
+            raise _UnreadableError(
+                "truncated", f"truncated: the object ends inside a value ({e})"
+            ) from None
+        if e.reason == "budget":
+            raise _UnreadableError("budget", f"over its parse budget ({e.problem}; {e.locator}; "
+                              "see --parse-budget)") from None  # fmt: skip
+        if e.reason == "limit" and "Limits.max_bytes" in e.problem:
+            raise _UnreadableError("too-large", f"{e.problem} ({e.locator})") from None
+        if binary and e.offset < 4:
+            raise _UnreadableError("not-ion", f"not Ion binary ({e.problem})") from None
+        yield None, _DamageError("not-ion", f"does not read as Ion {kind} ({e.problem})",
+                                 e.locator), e.offset, tap.size  # fmt: skip
+        raise _UnreadableError(
+            "unreadable-tail", "the rest of the object cannot be read after a damaged value "
+            f"({e})", kind=FAILED,
+        ) from None  # fmt: skip
+
+
+def _json_items(tap: _Tap, spec: ObjectSpec, rules: _JsonRules, limit: int) -> Iterator[Item]:
+    """Each line of a JSON Lines object: a value, or damage; blank lines are skipped (a run of
+    them is one layout damage under the writer's rules). Raises _UnreadableError (truncated)."""
+    offset = 0
+    line_no = 0
+    blank_from: int | None = None
+    while True:
+        line, newline = tap.readline(limit)
+        line_no += 1
+        start, end = offset, offset + len(line)
+        offset = end + newline  # the true length only when the line was not cut
+        if not newline and not line:
+            break
+        if not line.strip():
+            if blank_from is None:
+                blank_from = line_no
+            continue
+        where = f"{spec.key} at line {line_no}"
+        if blank_from is not None and spec.writer_bytes:
+            yield None, _DamageError("layout", f"a blank line before this block (line "
+                                     f"{blank_from})", where), start, end  # fmt: skip
+        blank_from = None
+        if len(line) >= limit and not newline:
+            yield None, _DamageError("not-json", f"a line over {limit} bytes", where), start, end
+            continue
+        try:
+            value = rules.loads(line)
+        except (ValueError, RecursionError) as e:
+            if not newline and _json_truncated(line, rules):
+                raise _UnreadableError(
+                    "truncated", f"truncated: the object ends inside a value ({where}: "
+                    f"{_short(e)})",
+                ) from None  # fmt: skip
+            yield None, _DamageError("not-json", f"does not read as JSON ({_short(e)})",
+                                     where), start, end  # fmt: skip
+            continue
+        damage = None
+        if spec.writer_bytes and not newline:
+            damage = _DamageError("layout", "the object does not end with a newline", where)
+        yield value, damage, start, end
+        if not newline:
+            break
+    if blank_from is not None and spec.writer_bytes:
+        yield None, _DamageError("layout", f"blank lines at the end (from line {blank_from})",
+                                 f"{spec.key} at line {blank_from}"), offset, offset  # fmt: skip
+
+
+def _json_truncated(line: bytes, rules: _JsonRules) -> bool:
+    """A last line that fails is truncated unless dropping its last byte does not help."""
+    try:
+        return not isinstance(rules.loads(line[:-1]), dict)
+    except (ValueError, RecursionError):
+        return True
 
 
 def _short(e: BaseException) -> str:
@@ -111,196 +308,80 @@ def _short(e: BaseException) -> str:
     return text[:160]
 
 
-def _lines(data: bytes) -> list[bytes]:
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return lines
+class _WriterBytes:
+    """The writer's exact bytes, checked value by value as the object streams past."""
 
+    def __init__(self, tap: _Tap, fmt: str, key: str) -> None:
+        self.tap = tap
+        self.key = key
+        self.binary = fmt == "binary"
+        self.encoder = ion.BinaryEncoder() if self.binary else None
+        self.end = 0  # where the last value ended
+        self.header: bytes | None = None
+        self.first = True
+        self.shared = False  # set by check: the last value is on the previous value's line
 
-def _ion_text_line(line: bytes) -> list[Any]:
-    return list(simpleion.loads(line, single_value=False))
-
-
-def _parse_ion_text(
-    data: bytes, spec: ObjectSpec, tail: list[Issue]
-) -> Iterator[tuple[Any, _DamageError | None]]:
-    if not data.strip():
-        tail.append(_unreadable(spec, "empty", "the object is empty"))
-        return
-    try:
-        values = simpleion.loads(data, single_value=False)
-    except Exception:  # noqa: BLE001 - amazon.ion raises many types; located line by line below
-        values = None
-    if values is not None and spec.writer_bytes:
-        expected = "".join(canonical_ion(v) + "\n" for v in values).encode()
-        if expected != data:
-            values = None  # locate the difference line by line
-    if values is not None and (values or not data.strip()):
-        for value in values:
-            yield value, None
-        return
-    yield from _ion_text_by_line(data, spec, tail)
-
-
-def _ion_text_by_line(
-    data: bytes, spec: ObjectSpec, tail: list[Issue]
-) -> Iterator[tuple[Any, _DamageError | None]]:
-    lines = _lines(data)
-    parsed: list[tuple[list[Any] | None, str]] = []
-    for line in lines:
-        try:
-            parsed.append((_ion_text_line(line), ""))
-        except Exception as e:  # noqa: BLE001
-            parsed.append((None, _short(e)))
-    if not any(values and any(_is_struct(v) for v in values) for values, _ in parsed):
-        problem = next((error for _, error in parsed if error), "no block in it")
-        tail.append(_unreadable(spec, "not-ion", f"not Ion text ({problem})"))
-        return
-    ends_in_newline = data.endswith(b"\n")
-    for i, ((values, error), line) in enumerate(zip(parsed, lines, strict=True)):
-        last = i == len(lines) - 1
-        if values is None:
-            if last and not ends_in_newline and not _parses_without_last_byte(line):
-                tail.append(
-                    _unreadable(spec, "truncated", f"truncated: the object ends inside a value"
-                                f" ({error})")
-                )  # fmt: skip
-                return
-            yield None, _DamageError("not-ion", f"does not read as Ion text ({error})")
-            continue
-        if not values:
-            yield None, _DamageError("layout", "an empty line where a block should be")
-            continue
-        for j, value in enumerate(values):
-            damage = None
-            if spec.writer_bytes:
-                if len(values) > 1 and j == 0:
-                    damage = _DamageError("layout", f"{len(values)} values on one line")
-                elif len(values) == 1 and canonical_ion(value).encode() != line:
-                    damage = _DamageError("layout", "not the writer's canonical Ion text")
-                elif last and j == len(values) - 1 and not ends_in_newline:
-                    damage = _DamageError("layout", "the object does not end with a newline")
-            yield value, damage
-
-
-def _parses_without_last_byte(line: bytes) -> bool:
-    try:
-        return len(_ion_text_line(line[:-1])) == 1
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def _parse_ion_binary(
-    data: bytes, spec: ObjectSpec, tail: list[Issue]
-) -> Iterator[tuple[Any, _DamageError | None]]:
-    if not data:
-        tail.append(_unreadable(spec, "empty", "the object is empty"))
-        return
-    if not data.startswith(ION_BINARY_MARKER):
-        tail.append(_unreadable(spec, "not-ion", "not Ion binary (no version marker)"))
-        return
-    problem = check_framing(data)
-    if problem is not None:
-        yield from _binary_damage(data, spec, tail, problem)
-        return
-    try:
-        values = simpleion.loads(data, single_value=False)
-    except Exception:  # noqa: BLE001
-        values = None
-    if values is not None:
-        layout = None
-        if spec.writer_bytes:
-            encoded = simpleion.dumps(values, binary=True, sequence_as_stream=True)
-            if encoded != data:
-                at = next(
-                    (i for i, (a, b) in enumerate(zip(encoded, data, strict=False)) if a != b),
-                    min(len(encoded), len(data)),
-                )
-                layout = _DamageError(
+    def check(self, value: Any, start: int, end: int) -> _DamageError | None:
+        tap = self.tap
+        gap = tap.take(self.end, start)
+        first, self.first = self.first, False
+        previous_end, self.end = self.end, end
+        if self.binary:
+            assert self.encoder is not None
+            if first:
+                self.header = gap
+            try:
+                encoded = self.encoder.encode(value)
+            except ValueError:
+                encoded = b""
+            got = tap.take(start, end)
+            tap.release(end)
+            if (not first and gap != b"") or got != encoded:
+                at = start
+                if got is not None and got != encoded:
+                    at += next(
+                        (i for i, (a, b) in enumerate(zip(encoded, got, strict=False)) if a != b),
+                        min(len(encoded), len(got)),
+                    )
+                return _DamageError(
                     "layout", f"the object's bytes are not the writer's encoding of its blocks"
-                    f" (first difference at byte {at})",
+                    f" (first difference at byte {at})", f"{self.key} at byte {at}",
                 )  # fmt: skip
-        for i, value in enumerate(values):
-            yield value, layout if i == 0 else None
-        return
-    # Locate the damage: read value by value until the reader fails.
-    reader = simpleion.load(io.BytesIO(data), single_value=False, parse_eagerly=False)
-    while True:
-        try:
-            value = next(reader)
-        except StopIteration:
-            return
-        except Exception as e:  # noqa: BLE001
-            error = _short(e)
-            if "EOF" in error:
-                tail.append(
-                    _unreadable(spec, "truncated", f"truncated: the object ends inside a value"
-                                f" ({error})")
-                )  # fmt: skip
-            else:
-                yield None, _DamageError("not-ion", f"does not read as Ion binary ({error})")
-                tail.append(
-                    _unreadable(spec, "unreadable-tail", "the rest of the object cannot be read"
-                                " after a damaged value", kind=FAILED)
-                )  # fmt: skip
-            return
-        yield value, None
+            return None
+        got = tap.take(start, end)
+        tap.release(end)
+        if gap is None or gap != (b"" if first else b"\n"):
+            if gap is not None and b"\n" not in gap and not first:
+                self.shared = True  # the previous block's line holds this value too
+                return None
+            if gap is not None and gap.strip() == b"" and gap.count(b"\n") > 1:
+                return _DamageError("layout", "an empty line before this block")
+            return _DamageError("layout", "not the writer's layout before this block "
+                                f"(bytes {previous_end}-{start})")  # fmt: skip
+        if got != canonical_ion(value).encode():
+            return _DamageError("layout", "not the writer's canonical Ion text")
+        return None
 
+    def skip(self, end: int) -> None:
+        """A damaged stretch ends at ``end`` (its bytes are not checked)."""
+        self.end = end
+        self.tap.release(end)
 
-def _top_level_spans(data: bytes) -> list[tuple[int, int]]:
-    """(start, end) of each top-level value after the version marker, as far as they frame."""
-    spans: list[tuple[int, int]] = []
-    pos = len(ION_BINARY_MARKER)
-    while pos < len(data):
-        start = pos
-        try:
-            descriptor = data[pos]
-            pos += 1
-            code, low = descriptor >> 4, descriptor & 0x0F
-            if code == 1 or low == 15:
-                length = 0
-            elif low == 14 or (code == 13 and low == 1):
-                length, pos = varuint(data, pos, len(data))
-            else:
-                length = low
-        except (ValueError, IndexError):
-            break
-        pos += length
-        spans.append((start, pos))
-    return spans
-
-
-def _binary_damage(
-    data: bytes, spec: ObjectSpec, tail: list[Issue], problem: str
-) -> Iterator[tuple[Any, _DamageError | None]]:
-    """A binary object whose framing is broken: read the blocks before the damage, name the
-    damaged one (or call the object truncated when its last value runs past the end)."""
-    spans = _top_level_spans(data)
-    low, high = 0, len(spans)  # the longest run of spans that frames (the first is the LST)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if check_framing(data[: spans[middle - 1][1]]) is None:
-            low = middle
-        else:
-            high = middle - 1
-    good: list[Any] = []
-    if low > 0:
-        try:
-            good = list(simpleion.loads(data[: spans[low - 1][1]], single_value=False))
-        except Exception:  # noqa: BLE001 - the damage is then in the symbol table
-            good = []
-    for value in good:
-        yield value, None
-    if spans and spans[-1][1] > len(data) and low == len(spans) - 1:
-        tail.append(_unreadable(spec, "truncated", f"truncated: the object ends inside a value"
-                                f" ({problem})"))  # fmt: skip
-        return
-    yield None, _DamageError("not-ion", f"does not read as Ion binary ({problem})")
-    tail.append(
-        _unreadable(spec, "unreadable-tail", "the rest of the object cannot be read after a"
-                    " damaged value", kind=FAILED)
-    )  # fmt: skip
+    def finish(self, size: int) -> str | None:
+        """After the last value: the problem with the object's first or last bytes, if any."""
+        tail = self.tap.take(self.end, size)
+        if self.binary:
+            assert self.encoder is not None
+            if self.header is not None and self.header != self.encoder.header():
+                return "its version marker and symbol table are not the writer's"
+            if tail != b"":
+                return "bytes after the last block"
+            return None
+        if tail != b"\n" and not self.first:
+            return "the object does not end with a newline" if tail == b"" else (
+                "not the writer's layout after the last block"
+            )  # fmt: skip
+        return None
 
 
 class _JsonRules:
@@ -339,11 +420,13 @@ class _JsonRules:
         if cached is not None:
             return cached
         try:
-            parsed = simpleion.loads(value)
-        except Exception as e:
-            raise MalformedError("not-a-timestamp", where, f"not a timestamp: {value!r}") from e
-        if type(parsed).__name__ != "IonPyTimestamp":
-            raise MalformedError("not-a-timestamp", where, f"not a timestamp: {value!r}")
+            values = ion.loads(value, where, limits=_TIMESTAMP_LIMITS)
+        except ion.IonError as e:
+            problem = f"not a timestamp: {value[:60]!r}"
+            raise MalformedError("not-a-timestamp", where, problem) from e
+        parsed = values[0] if len(values) == 1 else None
+        if type(parsed) is not Timestamp:
+            raise MalformedError("not-a-timestamp", where, f"not a timestamp: {value[:60]!r}")
         if self.strict and _timestamp_text(parsed) != value:
             raise MalformedError("not-a-timestamp", where, "not the writer's timestamp text")
         if len(self.timestamps) < 4096:
@@ -412,50 +495,8 @@ class _JsonRules:
         return out
 
 
-def _parse_json(
-    data: bytes, spec: ObjectSpec, tail: list[Issue], rules: _JsonRules
-) -> Iterator[tuple[Any, _DamageError | None]]:
-    if not data.strip():
-        tail.append(_unreadable(spec, "empty", "the object is empty"))
-        return
-    lines = _lines(data)
-    parsed: list[tuple[Any, str]] = []
-    for line in lines:
-        try:
-            parsed.append((rules.loads(line), ""))
-        except (ValueError, RecursionError) as e:
-            parsed.append((None, _short(e)))
-    if not any(isinstance(value, dict) for value, _ in parsed):
-        problem = next((error for _, error in parsed if error), "no JSON object in it")
-        tail.append(_unreadable(spec, "not-json", f"not JSON Lines ({problem})"))
-        return
-    ends_in_newline = data.endswith(b"\n")
-    for i, ((value, error), line) in enumerate(zip(parsed, lines, strict=True)):
-        last = i == len(lines) - 1
-        if error:
-            if last and not ends_in_newline and not _json_without_last_byte(line, rules):
-                tail.append(
-                    _unreadable(spec, "truncated", f"truncated: the object ends inside a value"
-                                f" ({error})")
-                )  # fmt: skip
-                return
-            yield None, _DamageError("not-json", f"does not read as JSON ({error})")
-            continue
-        damage = None
-        if spec.writer_bytes and last and not ends_in_newline:
-            damage = _DamageError("layout", "the object does not end with a newline")
-        yield value, damage
-
-
-def _json_without_last_byte(line: bytes, rules: _JsonRules) -> bool:
-    try:
-        return isinstance(rules.loads(line[:-1]), dict)
-    except (ValueError, RecursionError):
-        return False
-
-
 def _is_struct(value: Any) -> bool:
-    return isinstance(value, Mapping)
+    return type(value) is dict
 
 
 def _unreadable(spec: ObjectSpec, check: str, message: str, kind: str = MALFORMED) -> Issue:
@@ -591,38 +632,109 @@ def _notable(result: ObjectResult, block: Any, seq: int | None) -> None:
         })  # fmt: skip
 
 
-def verify_object(data: bytes, spec: ObjectSpec, on_block: BlockSink | None = None) -> ObjectResult:
-    """Verify every block of one data object; never raises for bad data (see module doc)."""
+def verify_object(
+    data: bytes | ion.Readable, spec: ObjectSpec, on_block: BlockSink | None = None
+) -> ObjectResult:
+    """Verify every block of one data object (its bytes, or a binary file-like object read to
+    its end); never raises for bad data (see module doc). Raises :class:`ReadError` when the
+    bytes cannot be read (the caller reports the object unreadable)."""
+    fp = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
     started = time.perf_counter()
-    result = ObjectResult(
-        index=spec.index, key=spec.key, size=len(data), sha256=hashlib.sha256(data).hexdigest()
-    )
-    tail: list[Issue] = []
+    limits = budget.limits(max_bytes=MAX_OBJECT_BYTES)
+    result = ObjectResult(index=spec.index, key=spec.key)
     rules = _JsonRules(strict=spec.writer_bytes) if spec.fmt == "json" else None
-    binary = spec.fmt == "ion_binary" or (spec.fmt == "ion" and data.startswith(ION_BINARY_MARKER))
-    if binary:
-        values = _parse_ion_binary(data, spec, tail)
-    elif rules is not None:
-        values = _parse_json(data, spec, tail, rules)
-    else:
-        values = _parse_ion_text(data, spec, tail)
-
-    enabled = gc.isenabled()
-    gc.disable()  # amazon.ion builds many small objects; the collector only slows it down
+    tap = _Tap(fp, MAX_OBJECT_BYTES, keep=limits.max_value_bytes + 4 * CHUNK if spec.writer_bytes
+               and rules is None else 0)  # fmt: skip
+    head = b""
+    if rules is None:
+        head = tap.read(4)
+        tap.pending = head
+    binary = spec.fmt == "ion_binary" or (spec.fmt == "ion" and head.startswith(ion.IVM))
+    writer = _WriterBytes(tap, "binary" if binary else "text", spec.key) if tap.keep else None
+    tail: Issue | None = None
+    blocks = damaged = 0
+    first_damage = ""
     try:
-        for position, (value, damage) in enumerate(values):
+        if rules is not None:
+            items = _json_items(tap, spec, rules, limits.max_value_bytes)
+        elif binary and not head.startswith(ion.IVM):
+            raise _UnreadableError("empty" if not head else "not-ion", "the object is empty" if not
+                              head else "not Ion binary (no version marker)")  # fmt: skip
+        else:
+            items = _ion_items(tap, spec, binary, limits)
+        for position, (value, damage, start, end) in enumerate(items):
+            if position >= MAX_BLOCKS_PER_OBJECT:
+                raise _UnreadableError("too-many-blocks", f"more than {MAX_BLOCKS_PER_OBJECT} "
+                                  "values (MAX_BLOCKS_PER_OBJECT)")  # fmt: skip
+            if damage is not None:
+                damaged += 1
+                if not first_damage:
+                    at = damage.locator.removeprefix(spec.key).lstrip(" :")
+                    first_damage = f"{at}: {damage.message}" if at else damage.message
+                if writer is not None:
+                    writer.skip(end)
+            else:
+                blocks += _is_struct(value)
+                if writer is not None:
+                    damage = writer.check(value, start, end)
+                    if writer.shared:
+                        writer.shared = False
+                        _late_layout(result, spec, position - 1, "more than one value on a line")
             _verify_one(result, spec, position, value, damage, rules, on_block)
-    finally:
-        if enabled:
-            gc.enable()
-    for issue in tail:
-        if issue.kind == MALFORMED:
-            result.unreadable = issue
-        _add(result, issue)
+            if deadline_passed(limits):
+                spent = f"over its parse budget ({budget.seconds():g} s; see --parse-budget)"
+                raise _UnreadableError("budget", spent)
+        if writer is not None and result.counts.blocks:
+            problem = writer.finish(tap.size)
+            if problem is not None:
+                _late_layout(result, spec, 0 if writer.binary else len(result.links) - 1,
+                             problem)  # fmt: skip
+    except _UnreadableError as e:
+        tail = _unreadable(spec, e.check, e.message, kind=e.kind)
+    if tail is None or tail.check not in ("too-large",):
+        with contextlib.suppress(_UnreadableError):
+            tap.drain()
+    cut = tail is not None and tail.check == "truncated"
+    if tail is None and not blocks and not result.counts.blocks:
+        tail = _unreadable(spec, "empty", "the object is empty")
+    elif not blocks and (damaged or cut) and not binary:  # nothing in it reads as a block
+        _reset(result)
+        what = "JSON Lines" if rules is not None else "Ion text"
+        problem = first_damage or (tail.message.removeprefix(f"{spec.key}: ") if tail else "")
+        tail = _unreadable(spec, "not-json" if rules is not None else "not-ion",
+                           f"not {what} ({problem})")  # fmt: skip
+    if tail is not None:
+        if tail.kind == MALFORMED:
+            result.unreadable = tail
+        _add(result, tail)
     if rules is not None and result.counts.unproven:
         result.notes.append(JSON_TYPE_LOSS)
+    result.size = tap.size
+    result.sha256 = tap.sha.hexdigest()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def deadline_passed(limits: ion.Limits) -> bool:
+    return limits.deadline is not None and time.monotonic() > limits.deadline
+
+
+def _reset(result: ObjectResult) -> None:
+    fresh = ObjectResult(index=result.index, key=result.key)
+    for name in ("links", "issues", "issues_total", "counts", "notes", "opaque", "notable"):
+        setattr(result, name, getattr(fresh, name))
+
+
+def _late_layout(result: ObjectResult, spec: ObjectSpec, position: int, problem: str) -> None:
+    """The writer's byte layout fails at the object's first or last bytes, found once the
+    blocks were verified: the block at ``position`` fails (exit 1)."""
+    link = result.links[position]
+    seq = link.seq
+    _block_issue(result, spec, FAILED, "layout", problem, seq, None, position)
+    if link.verified:
+        result.links[position] = replace(link, verified=False)
+        result.counts.blocks_verified -= 1
+        result.counts.blocks_failed += 1
 
 
 def _add(result: ObjectResult, issue: Issue) -> None:
@@ -667,7 +779,10 @@ def _verify_one(
                 expected=spec.strand_id, actual=checked.strand_id,
             )  # fmt: skip
     except _DamageError as e:
-        _block_issue(result, spec, FAILED, e.check, e.message, seq, expected_seq, position)
+        _block_issue(
+            result, spec, FAILED, e.check, e.message, seq, expected_seq, position,
+            locator=e.locator,
+        )  # fmt: skip
         _link(result, position, seq, block, verified=False)
         counts.blocks_failed += 1
         if on_block is not None:
@@ -773,23 +888,41 @@ def _block_issue(
     )
 
 
-# -- reading ---------------------------------------------------------------------------------
-Reader = Callable[[str], bytes]
+# -- fetching --------------------------------------------------------------------------------
+Opener = Callable[[str], contextlib.AbstractContextManager[ion.Readable]]
 
 
 def fetch_and_verify(
-    read: Reader,
+    open_object: Opener,
     spec: ObjectSpec,
     skip_if_sha256: str | None = None,
     on_block: BlockSink | None = None,
 ) -> ObjectResult:
-    """Read the object with ``read`` and verify it. A missing object is a failure (the manifest
-    lists it); any other read error makes it unreadable. With ``skip_if_sha256``, an object
-    whose bytes still have that SHA-256 is not parsed (an earlier run verified it)."""
+    """Open the object with ``open_object`` (a context manager giving a binary file-like
+    object: :meth:`auditor.audit.source.Source.open`) and verify it as it streams. A missing
+    object is a failure (the manifest lists it); any other read error makes it unreadable.
+    With ``skip_if_sha256``, an object whose bytes still have that SHA-256 is not parsed (an
+    earlier run verified it): it is read once to hash it."""
     from auditor.audit.source import MissingObjectError, SourceError
 
+    def unreadable(check: str, message: str) -> ObjectResult:
+        issue = _unreadable(spec, check, message)
+        return ObjectResult(
+            index=spec.index, key=spec.key, unreadable=issue, issues=[issue], issues_total=1
+        )
+
     try:
-        data = read(spec.location)
+        if skip_if_sha256 is not None:
+            with open_object(spec.location) as fp:
+                tap = _Tap(fp, MAX_OBJECT_BYTES)
+                tap.drain()
+            if tap.sha.hexdigest() == skip_if_sha256:
+                return ObjectResult(
+                    index=spec.index, key=spec.key, size=tap.size, sha256=skip_if_sha256,
+                    skipped=True,
+                )  # fmt: skip
+        with open_object(spec.location) as fp:
+            return verify_object(fp, spec, on_block)
     except MissingObjectError:
         first, last = spec.name_first, spec.name_last
         blocks = f" (blocks {first}-{last})" if first is not None else ""
@@ -801,20 +934,8 @@ def fetch_and_verify(
         return ObjectResult(
             index=spec.index, key=spec.key, unreadable=issue, issues=[issue], issues_total=1
         )
-    except SourceError as e:
-        issue = _unreadable(spec, "unreadable", f"cannot be read ({e})")
-        return ObjectResult(
-            index=spec.index, key=spec.key, unreadable=issue, issues=[issue], issues_total=1
-        )
-    if len(data) > MAX_OBJECT_BYTES:
-        issue = _unreadable(spec, "too-large", f"larger than {MAX_OBJECT_BYTES} bytes")
-        return ObjectResult(
-            index=spec.index, key=spec.key, unreadable=issue, issues=[issue], issues_total=1
-        )
-    if skip_if_sha256 is not None:
-        digest = hashlib.sha256(data).hexdigest()
-        if digest == skip_if_sha256:
-            return ObjectResult(
-                index=spec.index, key=spec.key, size=len(data), sha256=digest, skipped=True
-            )
-    return verify_object(data, spec, on_block)
+    except _UnreadableError as e:
+        return unreadable(e.check, e.message)
+    except (SourceError, ReadError) as e:
+        return unreadable("unreadable", f"cannot be read ({e})" if isinstance(e, SourceError)
+                          else str(e))  # fmt: skip

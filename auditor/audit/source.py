@@ -10,12 +10,15 @@ that stops a read or a listing: a missing bucket, permissions, the network).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from auditor.extras import require
+from auditor.ion import Readable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -78,7 +81,14 @@ class Source:
         """The path or key of ``relative`` (a key relative to the export's prefix)."""
         if self.is_s3:
             return self.root + relative
-        return os.path.join(self.root, *relative.split("/"))
+        return self.root + relative.replace("/", os.sep)
+
+    def shown_relative(self, relative: str) -> str:
+        """:meth:`shown` of :meth:`location` of ``relative``, a key already checked to stay
+        inside the source (no ``..``, no empty part, not absolute): without touching paths."""
+        if self.is_s3:
+            return f"s3://{self.bucket}/{self.root}{relative}"
+        return relative
 
     def shown(self, location: str) -> str:
         """How reports name what was read at ``location``: its S3 URL, or for a directory its
@@ -133,6 +143,37 @@ class Source:
         except BotoCoreError as e:
             raise SourceError(f"s3://{self.bucket}/{prefix}: cannot list ({e})") from e
         return keys
+
+    @contextlib.contextmanager
+    def open(self, location: str) -> Iterator[Readable]:
+        """The object at ``location`` as a binary file-like object, read as a stream (closed
+        on exit). Raises :class:`MissingObjectError` or :class:`SourceError` when it cannot be
+        opened; errors while reading come from the object's ``read``."""
+        if not self.is_s3:
+            try:
+                f = open(location, "rb")  # noqa: SIM115 - closed below
+            except FileNotFoundError as e:
+                raise MissingObjectError(f"{location}: not found") from e
+            except OSError as e:
+                raise SourceError(f"{location}: cannot read ({e.strerror})") from e
+            with f:
+                yield f
+            return
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            body = _s3().get_object(Bucket=self.bucket, Key=location)["Body"]
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "error")
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise MissingObjectError(f"s3://{self.bucket}/{location}: not found") from e
+            raise SourceError(f"s3://{self.bucket}/{location}: cannot read ({code})") from e
+        except BotoCoreError as e:
+            raise SourceError(f"s3://{self.bucket}/{location}: cannot read ({e})") from e
+        try:
+            yield body
+        finally:
+            body.close()
 
     def read(self, location: str) -> bytes:
         """The bytes at ``location`` (a path or key from :meth:`location`)."""

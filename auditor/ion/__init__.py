@@ -13,7 +13,13 @@ defaults: :mod:`auditor.ion.limits`):
   for bytes input (character offsets for a ``str``), so an audit can name a damaged value;
 - :func:`stream` — the same over a binary file-like object, read in chunks: memory is bounded
   by the largest top-level value, not by the object (padding, comments and NOP pads are
-  skipped as they are read).
+  skipped as they are read);
+- :func:`stream_items` — a stream that resynchronises: a damaged value is yielded as
+  ``(None, start, end, IonError)`` and reading goes on at the next line (text) or the next
+  top-level value (binary), so one damaged value does not hide the values after it.
+
+:func:`utc_datetime` turns a :class:`Timestamp` into a UTC ``datetime`` for comparisons (its
+fraction cut to microseconds: not for hashing or writing).
 
 Writing: :func:`dumps_text` (one compact canonical text, no IVM) and :func:`dumps_binary`
 (a stream: IVM, the local symbol table it needs, the values) — byte for byte what amazon.ion
@@ -23,7 +29,7 @@ Writing: :func:`dumps_text` (one compact canonical text, no IVM) and :func:`dump
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import IO
+from datetime import UTC, datetime
 
 from auditor.ion.binary import IVM, iter_binary
 from auditor.ion.limits import (
@@ -35,9 +41,9 @@ from auditor.ion.limits import (
     line_column,
     render_path,
 )
-from auditor.ion.stream import stream_binary, stream_text
+from auditor.ion.stream import Item, Readable, stream_binary, stream_text
 from auditor.ion.text import iter_text
-from auditor.ion.writer import dumps_binary, dumps_text
+from auditor.ion.writer import BinaryEncoder, dumps_binary, dumps_text
 from proofs.ionvalue import (
     Annotated,
     Clob,
@@ -53,11 +59,15 @@ from proofs.ionvalue import (
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "IVM",
     "Annotated",
+    "BinaryEncoder",
     "Clob",
     "IonError",
     "IonType",
+    "Item",
     "Limits",
+    "Readable",
     "SExp",
     "Symbol",
     "Timestamp",
@@ -70,7 +80,17 @@ __all__ = [
     "loads",
     "same",
     "stream",
+    "stream_items",
+    "utc_datetime",
 ]
+
+
+def utc_datetime(ts: Timestamp) -> datetime:
+    """The instant of ``ts`` as an aware UTC ``datetime`` (fraction cut to microseconds; an
+    unknown offset is taken as UTC; fields below the precision are their minimum)."""
+    year, month, day, hour, minute = ts.utc()
+    micros = 0 if ts.fraction is None else int(ts.fraction.scaleb(6))
+    return datetime(year, month, day, hour, minute, ts.second, micros, tzinfo=UTC)
 
 
 def loads(data: bytes | str, where: str, *, limits: Limits = DEFAULT_LIMITS) -> list[Value]:
@@ -92,17 +112,40 @@ def iter_values(
 
 
 def stream(
-    fp: IO[bytes], where: str, *, limits: Limits = DEFAULT_LIMITS, chunk_size: int = 65536
+    fp: Readable, where: str, *, limits: Limits = DEFAULT_LIMITS, chunk_size: int = 65536
 ) -> Iterator[tuple[Value, int, int]]:
     """Like :func:`iter_values` over a binary file-like object (byte spans), reading
-    ``chunk_size`` bytes at a time."""
+    ``chunk_size`` bytes at a time. Raises :class:`IonError` at the first problem."""
     head = _read_at_least(fp, 4)
-    if head.startswith(IVM):
-        return stream_binary(fp, head, where, limits, chunk_size)
-    return stream_text(fp, head, where, limits, chunk_size)
+    read = stream_binary if head.startswith(IVM) else stream_text
+    for value, start, end, _ in read(fp, head, where, limits, chunk_size):
+        yield value, start, end
 
 
-def _read_at_least(fp: IO[bytes], n: int) -> bytes:
+def stream_items(
+    fp: Readable,
+    where: str,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    chunk_size: int = 65536,
+    binary: bool | None = None,
+) -> Iterator[Item]:
+    """``(value, start, end, None)`` for each top-level user value and ``(None, start, end,
+    error)`` for each damaged one, resynchronising after it: Ion text goes on at the next
+    line (each line of the damaged stretch is read on its own; invalid UTF-8 is skipped to
+    the next newline byte), Ion binary at the next top-level value (its header gives its
+    length). Raises :class:`IonError` for what ends the input: the deadline and the total
+    size (``Limits``), a value the input ends inside (``truncated``), a binary header that
+    does not frame. ``binary``: read as Ion binary (True: the IVM is then required) or as
+    Ion text (False) whatever the bytes; None: Ion binary exactly when the IVM starts them."""
+    head = _read_at_least(fp, 4)
+    if binary is None:
+        binary = head.startswith(IVM)
+    read = stream_binary if binary else stream_text
+    return read(fp, head, where, limits, chunk_size, resync=True)
+
+
+def _read_at_least(fp: Readable, n: int) -> bytes:
     out = b""
     while len(out) < n:
         chunk = fp.read(n - len(out))

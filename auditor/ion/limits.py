@@ -115,6 +115,7 @@ class Fail(Exception):  # noqa: N818 - internal signal, converted to IonError at
         self.message = message
         self.pos = pos
         self.path: list[str | int | None] = []
+        self.fatal = reason == "budget"  # nothing after it can be read (streams stop)
 
 
 def render_path(path: list[str | int | None], keep: int = 16) -> str:

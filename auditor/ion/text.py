@@ -629,6 +629,19 @@ class Parser:
                     raise Fail("not-ion", f"expected ',' or ']' in a list, got {c!r}", pos)
             if pos > self.next_check:
                 self.checkpoint(pos, len(out))
+            if c == '"' and not in_sexp:  # a short string without escapes, read inline
+                m = _SHORT_PLAIN.match(s, pos + 1)
+                stop = m.end()  # type: ignore[union-attr]
+                if stop < self.end and s[stop] == '"' and stop - pos <= self.limits.max_text:
+                    out.append(s[pos + 1 : stop])
+                    expect_value = False
+                    pos = stop + 1
+                    if pos < self.end and s[pos] == ",":
+                        expect_value = True
+                        pos = self.ws(pos + 1)
+                    else:
+                        pos = self.ws(pos)
+                    continue
             try:
                 item, pos = self.value(pos, depth, in_sexp)
             except Fail as e:

@@ -30,6 +30,7 @@ first (it would read back as a symbol table) and the symbol ``$ion_1_0`` (an IVM
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import struct
 from collections.abc import Callable, Iterable
@@ -264,23 +265,38 @@ def _framed(t: int, body: bytes) -> bytes:
 
 def dumps_binary(values: Iterable[Any]) -> bytes:
     """An Ion binary stream of ``values`` (IVM, local symbol table if needed, values)."""
-    table: dict[str | None, int] = {None: 0}
-    table.update(SYSTEM_IDS)
-    local: list[str] = []
+    encoder = BinaryEncoder()
+    body = [encoder.encode(value) for value in values]
+    return encoder.header() + b"".join(body)
 
-    def intern(text: str | None) -> int:
-        sid = table.get(text)
-        if sid is None:
-            assert text is not None
-            _check_str(text)
-            sid = len(local) + 10
-            table[text] = sid
-            local.append(text)
-        return sid
 
-    encode = _binary_encoder(intern)
-    body = []
-    for value in values:
+class BinaryEncoder:
+    """Encodes top-level values one at a time under one growing local symbol table, so that
+    ``header() + b"".join(encode(v) for v in values)`` is :func:`dumps_binary` of ``values``
+    (the table lists the symbols in the order the values first use them). A reader can check a
+    stream value by value this way, then its header once all values are known."""
+
+    def __init__(self) -> None:
+        table: dict[str | None, int] = {None: 0}
+        table.update(SYSTEM_IDS)
+        local: list[str] = []
+        self.local = local
+
+        def intern(text: str | None) -> int:
+            sid = table.get(text)
+            if sid is None:
+                assert text is not None
+                _check_str(text)
+                sid = len(local) + 10
+                table[text] = sid
+                local.append(text)
+            return sid
+
+        self._encode = _fast_encoder(table, intern, _binary_encoder(intern))
+
+    def encode(self, value: Any) -> bytes:
+        """The bytes of one top-level value (its symbols interned). Raises ``ValueError`` for a
+        value with no Ion image or one Ion reserves as a system value."""
         if (
             type(value) is Annotated
             and value.annotations[0] == "$ion_symbol_table"
@@ -289,13 +305,115 @@ def dumps_binary(values: Iterable[Any]) -> bytes:
             raise ValueError("a top-level struct annotated $ion_symbol_table is a symbol table")
         if type(value) is Symbol and value.text == "$ion_1_0":
             raise ValueError("a top-level symbol $ion_1_0 cannot be written in Ion binary")
-        body.append(encode(value, None)[1])
-    if not local:
-        return _IVM + b"".join(body)
+        return self._encode(value)
+
+    def header(self) -> bytes:
+        """The IVM and, when any symbol beyond the system symbols was used, the local symbol
+        table of every symbol interned so far."""
+        if not self.local:
+            return _IVM
+        return _header(tuple(self.local))
+
+
+@functools.lru_cache(maxsize=256)
+def _header(local: tuple[str, ...]) -> bytes:
+    """IVM + the local symbol table of ``local`` (cached: documents of one shape share it)."""
     strings = b"".join(_framed(8, s.encode("utf-8")) for s in local)
     lst_struct = _framed(13, b"\x87" + _framed(11, strings))
-    lst = _framed(14, b"\x81\x83" + lst_struct)
-    return _IVM + lst + b"".join(body)
+    return _IVM + _framed(14, b"\x81\x83" + lst_struct)
+
+
+_INT_BYTES = [b"\x20"] + [_framed(2, n.to_bytes(1, "big")) for n in range(1, 256)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _timestamp_value(ts: Timestamp) -> bytes:
+    """A timestamp's framed bytes (cached: a transaction's revisions share their txTime)."""
+    return _framed(6, _timestamp_bytes(ts))
+
+
+def _fast_encoder(
+    table: dict[str | None, int],
+    intern: Callable[[str | None], int],
+    exact: Callable[[Any, Any], tuple[int, bytes]],
+) -> Callable[[Any], bytes]:
+    """``encode(value) -> bytes`` for a top-level value: the same bytes and the same symbol
+    order as ``exact`` (:func:`_binary_encoder`), with the common types (structs, lists,
+    strings, ints, decimals, and the scalars without symbols) encoded inline. Values that
+    carry symbols of their own (symbols, annotations, sexps) take ``exact``, because the order
+    in which a value's own symbols and its field name are interned depends on the value."""
+    heads = _HEADS
+    string_head, struct_head, list_head = heads[8], heads[13], heads[11]
+    var_uint, small = _var_uint, _SMALL_VAR_UINT
+    int_bytes = _INT_BYTES
+    table_get = table.get
+
+    def field_sid(name: Any) -> int:
+        sid = table_get(name)
+        if sid is None:
+            if type(name) is not str:
+                raise ValueError(f"a struct field name must be str or None: {name!r}")
+            sid = intern(name)
+        return sid
+
+    def value(v: Any, t: type) -> bytes:
+        """A value without symbols of its own (not a Symbol, Annotated or SExp)."""
+        if t is str:
+            b = v.encode("utf-8") if v.isascii() else _utf8(v)
+            n = len(b)
+            return string_head[n] + b if n < 14 else b"\x8e" + var_uint(n) + b
+        if t is dict:
+            return struct(v)
+        if t is int:
+            if 0 <= v < 256:
+                return int_bytes[v]  # type: ignore[no-any-return]
+            if v > 0:
+                return _framed(2, v.to_bytes((v.bit_length() + 7) >> 3, "big"))
+            return _framed(3, (-v).to_bytes(((-v).bit_length() + 7) >> 3, "big"))
+        if t is Decimal:
+            return _framed(5, _decimal_bytes(v))
+        if t is list:
+            return sequence(v)
+        if t is Timestamp:
+            return _timestamp_value(v)
+        return exact(v, None)[1]
+
+    def struct(v: dict[Any, Any]) -> bytes:
+        parts: list[bytes] = []
+        append = parts.append
+        for name, item in v.items():
+            t = type(item)
+            if t is Symbol or t is Annotated or t is SExp:
+                sid, data = exact(item, name)
+            else:
+                sid = field_sid(name)
+                data = value(item, t)
+            append(small[sid] if sid < 128 else var_uint(sid))
+            append(data)
+        body = b"".join(parts)
+        n = len(body)
+        return struct_head[n] + body if n < 14 else b"\xde" + var_uint(n) + body
+
+    def sequence(v: list[Any]) -> bytes:
+        parts: list[bytes] = []
+        append = parts.append
+        for item in v:
+            t = type(item)
+            if t is Symbol or t is Annotated or t is SExp:
+                append(exact(item, None)[1])
+            else:
+                append(value(item, t))
+        body = b"".join(parts)
+        n = len(body)
+        return list_head[n] + body if n < 14 else b"\xbe" + var_uint(n) + body
+
+    def top(v: Any) -> bytes:
+        t = type(v)
+        if t is Symbol or t is Annotated or t is SExp:
+            return exact(v, None)[1]
+        return value(v, t)
+
+    return top
 
 
 def _binary_encoder(

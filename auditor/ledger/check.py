@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor.formats import KEY_FIELD
-from auditor.ledger.codec import decode
+from auditor.ledger.codec import decode, time_column
 from auditor.ledger.errors import IntegrityError, mismatch
 from proofs import dot, ion_hash, merkle_root
 
@@ -163,7 +163,7 @@ def served(
             "metadata.id": (metadata["id"], doc_id),
             "metadata.version": (metadata["version"], version),
             "metadata.txId": (metadata["txId"], tx_id),
-            "metadata.txTime": (str(metadata["txTime"]), tx_time),
+            "metadata.txTime": (time_column(metadata["txTime"]), tx_time),
         }
         stated = bytes(value["hash"])
     except (KeyError, TypeError) as e:
@@ -182,7 +182,7 @@ def served(
         raise mismatch(path, where, "hash", row_hash, computed)
     data = value.get("data")
     if data is not None and not key_of(data, key, doc_id, imported):
-        journal_key = data.get(KEY_FIELD) if hasattr(data, "get") else None
+        journal_key = data.get(KEY_FIELD) if type(data) is dict else None
         raise mismatch(path, where, "key", key, journal_key)
     block = block_row(db, seq, path, verified)
     if block.tx_id != tx_id:
@@ -198,7 +198,7 @@ def served(
 def key_of(data: Any, key: str, doc_id: str, imported: bool) -> bool:
     """Whether ``data`` may be indexed under ``key``: its ``_k`` is the key, or (a document
     imported from QLDB without a ``_k`` of its own) the key is its document id."""
-    if hasattr(data, "get") and data.get(KEY_FIELD) == key:
+    if type(data) is dict and data.get(KEY_FIELD) == key:
         return True
     return imported and key == doc_id
 
@@ -214,13 +214,12 @@ _COLUMN = {
 
 
 def _same(journal: Any, stored: Any) -> bool:
-    """A journal value (amazon.ion's int and str subclasses) equals a column's value."""
-    if isinstance(stored, bool) or isinstance(journal, bool):
-        return False
-    if isinstance(stored, int):
-        return isinstance(journal, int) and int(journal) == stored
-    if isinstance(stored, str):
-        return isinstance(journal, str) and str(journal) == stored
+    """A journal value equals a column's value: an int an int, a string a string (a bool,
+    a symbol, a decimal never)."""
+    if type(stored) is int:
+        return type(journal) is int and journal == stored
+    if type(stored) is str:
+        return type(journal) is str and journal == stored
     return False
 
 

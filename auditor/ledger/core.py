@@ -24,7 +24,6 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import auditor.ledger.integrity as integrity
@@ -39,7 +38,8 @@ from auditor.ledger.check import (
     served,
     split_hashes,
 )
-from auditor.ledger.codec import attach_revisions, decode, encode
+from auditor.ledger.codec import attach_revisions, decode, encode, time_column
+from auditor.ledger.codec import timestamp as _timestamp
 from auditor.ledger.errors import (
     ConflictError,
     DamagedError,
@@ -145,19 +145,6 @@ def _new_id(rng: Callable[[int], bytes]) -> str:
         n, r = divmod(n, 62)
         out.append(_BASE62[r])
     return "".join(out)
-
-
-def _timestamp(moment: datetime) -> Any:
-    """An Ion timestamp with millisecond precision in UTC, as QLDB writes txTime."""
-    from amazon.ion.core import Timestamp, TimestampPrecision
-
-    utc = moment.astimezone(UTC)
-    millis = utc.microsecond // 1000
-    return Timestamp(
-        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, millis * 1000, UTC,
-        precision=TimestampPrecision.SECOND, fractional_precision=3,
-        fractional_seconds=Decimal(millis).scaleb(-3),
-    )  # fmt: skip
 
 
 class Ledger:
@@ -411,7 +398,7 @@ class Ledger:
             self._append_block(db, statements, revisions, documents, None, tx_id, tx_time)
             db.executemany(
                 "INSERT INTO revisions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [(doc_id, version, w.table, w.key, seq, index, tx_id, str(tx_time),
+                [(doc_id, version, w.table, w.key, seq, index, tx_id, time_column(tx_time),
                   "deleted" if w.data is None else "data", rev_hash, blob)
                  for w, doc_id, version, index, rev_hash, blob in rows],
             )  # fmt: skip
@@ -534,7 +521,7 @@ class Ledger:
         db.execute(
             "INSERT INTO blocks VALUES (?,?,?,?,?,?,?,?)",
             (seq, encode(block), block_hash, previous, b"".join(entries),
-             b"".join(revision_hashes), tx_id, str(block_time)),
+             b"".join(revision_hashes), tx_id, time_column(block_time)),
         )  # fmt: skip
         add_leaf(db, seq, block_hash)
         return seq
@@ -763,7 +750,7 @@ class Ledger:
         out = []
         for row in rows:
             revision = served(db, row, self.strand_id, self.path, self._verified, self._boundary)
-            moment = _iso(str(revision.value["metadata"]["txTime"]))
+            moment = _iso(time_column(revision.value["metadata"]["txTime"]))
             if (start and moment < start) or (end and moment > end):
                 continue
             out.append(revision)

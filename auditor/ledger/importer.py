@@ -43,7 +43,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from auditor.audit import AuditOptions, AuditReport, AuditUsageError, Progress, audit
@@ -53,11 +52,12 @@ from auditor.audit.model import FAILED
 from auditor.audit.source import Source, SourceError
 from auditor.formats import KEY_FIELD
 from auditor.ledger import store
-from auditor.ledger.codec import encode
+from auditor.ledger.codec import encode, time_column
 from auditor.ledger.errors import LedgerError, StorageError
 from auditor.ledger.keys import SignerKey, read_private
 from auditor.ledger.tree import add_leaf
 from auditor.verdict import Status
+from proofs.ionvalue import Timestamp
 
 DEFAULT_MAX_DOCUMENT_BYTES = 128 * 1024
 COMMIT_EVERY = 20_000  # revisions per SQLite transaction while importing
@@ -109,11 +109,11 @@ class ImportResult:
 
 # -- writing blocks as the audit verifies them -------------------------------------------------
 def _text(value: Any) -> str | None:
-    return str(value) if isinstance(value, str) else None
+    return value if type(value) is str else None
 
 
 def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if type(value) is int else None
 
 
 class _Refuse(Exception):  # noqa: N818 - internal: stops the audit at a block it cannot import
@@ -183,7 +183,7 @@ class _Writer:
         revisions = block.get("revisions")
         revisions = [] if revisions is None else list(revisions)
         tx_id, stamp = _text(block.get("transactionId")), block.get("blockTimestamp")
-        if tx_id is None or not isinstance(stamp, datetime):
+        if tx_id is None or type(stamp) is not Timestamp:
             raise _Refuse(
                 "malformed", f"{where}: no transactionId or blockTimestamp: the ledger cannot "
                 "index a block without them",
@@ -207,7 +207,7 @@ class _Writer:
         self.db.execute(
             "INSERT INTO blocks VALUES (?,?,?,?,?,?,?,?)",
             (seq, encode(frame), block_hash, previous, entries, b"".join(hashes), tx_id,
-             str(stamp)),
+             time_column(stamp)),
         )  # fmt: skip
         add_leaf(self.db, seq, block_hash)
         for index, revision in enumerate(revisions):
@@ -262,8 +262,8 @@ class _Writer:
         except (KeyError, TypeError):
             doc_id = version = tx = address = None
         if (
-            doc_id is None or version is None or not isinstance(tx_time, datetime)
-            or tx != tx_id or not hasattr(address, "keys")
+            doc_id is None or version is None or type(tx_time) is not Timestamp
+            or tx != tx_id or type(address) is not dict
         ):  # fmt: skip
             raise _Refuse(
                 "malformed", f"{where}: its metadata (id, version, txTime, txId) or blockAddress"
@@ -282,7 +282,7 @@ class _Writer:
         key = self._key(table, doc_id, version, kind, data, where)
         self.db.execute(
             "INSERT INTO revisions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (doc_id, version, table, key, seq, index, tx_id, str(tx_time), kind,
+            (doc_id, version, table, key, seq, index, tx_id, time_column(tx_time), kind,
              bytes(revision["hash"]), encode(revision)),
         )  # fmt: skip
         self.revisions += 1

@@ -37,7 +37,7 @@ from typing import Any
 import proofs
 from auditor.formats import KEY_FIELD
 from auditor.ledger.check import REVISION_COLUMNS, key_of
-from auditor.ledger.codec import attach_revisions, decode
+from auditor.ledger.codec import attach_revisions, decode, time_column
 from auditor.ledger.errors import IntegrityError, mismatch
 from auditor.ledger.store import (
     import_boundary,
@@ -192,7 +192,7 @@ class _Walk:
                 "entries": (bytes(entries), b"".join(bytes(h) for h in frame["entriesHashList"])),
                 "revision_hashes": (bytes(hashes), b"".join(bytes(v["hash"]) for v in values)),
                 "tx_id": (tx_id, str(frame["transactionId"])),
-                "block_time": (block_time, str(frame["blockTimestamp"])),
+                "block_time": (block_time, time_column(frame["blockTimestamp"])),
             }
             for field, (stored, journal) in columns.items():
                 if stored != journal:
@@ -290,7 +290,7 @@ class _Walk:
             self.created.add(table)
             data = value.get("data")
             if data is not None and not key_of(data, key, doc_id, imported=True):
-                found = data.get(KEY_FIELD) if hasattr(data, "get") else None
+                found = data.get(KEY_FIELD) if type(data) is dict else None
                 raise mismatch(self.path, where, "key", key, found)
             if row[8] == "redacted":
                 self.redacted.add((doc_id, version))
@@ -307,7 +307,7 @@ class _Walk:
                 "doc_id": (doc_id, str(metadata["id"])),
                 "version": (version, int(metadata["version"])),
                 "tx_id": (tx_id, str(metadata["txId"])),
-                "tx_time": (tx_time, str(metadata["txTime"])),
+                "tx_time": (tx_time, time_column(metadata["txTime"])),
                 "kind": (kind, kind_found),
                 "hash": (bytes(row_hash), bytes(value["hash"])),
             }

@@ -49,11 +49,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from amazon.ion import simpleion
-
 from auditor.bundle import receipt_bundle_for as bundle_for_revision
 from auditor.jsonout import to_json
 from auditor.ledger import Ledger, NotFoundError, Revision
+from auditor.ledger.codec import decode
 from auditor.ledger.core import connect
 from auditor.server import access
 from auditor.server.access import KEY_FIELD
@@ -274,7 +273,7 @@ class Outbox:
         for seq, blob in enumerate(self.ledger.blocks(cursor + 1, last), start=cursor + 1):
             if seq in clean:
                 continue
-            block = simpleion.loads(blob)
+            block = decode(blob, f"{self.ledger.path}: block {seq}")
             documents = block["transactionInfo"]["documents"]
             tx_id = str(block["transactionId"])
             for revision in block["revisions"]:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from amazon.ion.core import IonType
-from amazon.ion.simple_types import IonPyNull
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError as _JsonSchemaError
 from jsonschema.exceptions import ValidationError
+
+from proofs.ionvalue import Annotated, SExp, Symbol, TypedNull
 
 PAYMENT_STATUSES = ["PENDING", "TRANSFERRED", "CONFIRMED"]
 
@@ -248,28 +247,22 @@ class Validator:
 
 
 def plain(value: Any) -> Any:
-    """Ion values (``simpleion.loads``) → plain Python for validation: structs → dicts, lists
-    and sexps → lists, bools → bool, nulls (typed ones too) → None, symbols → their text;
-    other scalars keep their Python type (strings, ints, ``Decimal``, ``datetime``, bytes).
-    Nesting is bounded by the caller (``service.check_depth`` / the ledger's size cap)."""
-    if isinstance(value, IonPyNull):
+    """Ion values (:mod:`proofs.ionvalue`'s model) → plain Python for validation: structs →
+    dicts, lists and sexps → lists, nulls (typed ones too) → None, symbols → their text,
+    annotations dropped; other scalars keep their Python type (strings, ints, ``Decimal``,
+    :class:`~proofs.ionvalue.Timestamp`, bytes, clobs). Nesting is bounded by the caller
+    (``service.check_depth`` / the ledger's size cap)."""
+    kind = type(value)
+    if kind is Annotated:
+        return plain(value.value)
+    if kind is TypedNull:
         return None
-    ion_type = getattr(value, "ion_type", None)
-    if ion_type is None and not isinstance(value, dict | list | tuple):
-        return value
-    if ion_type == IonType.BOOL:
-        return bool(value)
-    if ion_type == IonType.SYMBOL:
-        text = getattr(value, "text", value)
-        return None if text is None else str(text)
-    if ion_type == IonType.STRUCT or isinstance(value, dict):
+    if kind is Symbol:
+        return value.text
+    if kind is dict:
         return {str(k): plain(v) for k, v in value.items()}
-    if ion_type in (IonType.LIST, IonType.SEXP) or isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         return [plain(v) for v in value]
-    if ion_type == IonType.DECIMAL:
-        return Decimal(value)
-    if ion_type == IonType.INT:
-        return int(value)
-    if ion_type == IonType.STRING:
-        return str(value)
+    if kind is SExp:
+        return [plain(v) for v in value.items]
     return value

@@ -28,6 +28,7 @@ from typing import Any
 
 from auditor import jsonout
 from auditor.bundle import receipt_bundle_for as bundle_for_revision
+from auditor.ion import Timestamp, utc_datetime
 from auditor.ledger import (
     ConflictError,
     DamagedError,
@@ -608,9 +609,10 @@ def _stored(key: str, value: Any) -> Any:
 def _within(revision: Revision, start: datetime | None, end: datetime | None) -> bool:
     if start is None and end is None:
         return True
-    when: datetime = revision.value["metadata"]["txTime"]  # an Ion timestamp, in UTC
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+    stamp = revision.value["metadata"]["txTime"]  # an Ion timestamp, in UTC
+    if type(stamp) is not Timestamp:
+        return False
+    when = utc_datetime(stamp)
     return (start is None or when >= start) and (end is None or when <= end)
 
 

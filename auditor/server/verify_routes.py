@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from auditor.ionframe import ION_BINARY_MARKER
+from auditor.ion import IVM as ION_BINARY_MARKER
 from auditor.server import judge as verdict
 from auditor.server.config import Party
 from auditor.server.routes import ALL, RouteSpec, json_body, ok, ref

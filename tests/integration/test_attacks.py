@@ -331,7 +331,7 @@ def _kvs(**changes: Any) -> dict[str, Any]:
     [
         ("decoy-sequence-no", _kvs(BlockAddress={
             "IonText": '{strandId:"1HqUNaR8u8s13eFiSzGZl9",sequenceNo:999,sequenceNo:19}'}),
-         "appears more than once"),
+         "duplicate field"),
         ("extra-key-in-holder", _kvs(Proof={**_kvs()["Proof"], "Note": "x"}), "unknown field"),
         ("annotated-proof-hash", _kvs(Proof={"IonText": "[x::" + _kvs()["Proof"]["IonText"][1:]}),
          "annotations"),

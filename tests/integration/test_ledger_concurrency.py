@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from amazon.ion import simpleion
 
 import proofs
+from auditor import ion
 from auditor.ledger import ConflictError, Ledger
 
 TRANSACTIONS = 24  # per writer
@@ -163,7 +163,7 @@ def test_threads_and_processes_make_one_chain(tmp_path: Path, script: Path) -> N
     transaction_ids = set()
     previous = bytes(ledger.block(start)["blockHash"])
     for blob in ledger.blocks(start + 1):
-        block = simpleion.loads(blob)
+        (block,) = ion.loads(blob, "block")
         assert proofs.verify_block(block).revisions_verified == len(block["revisions"])
         assert bytes(block["previousBlockHash"]) == previous
         previous = bytes(block["blockHash"])

@@ -280,10 +280,10 @@ def test_check_key_and_integers() -> None:
 
 
 def test_plain_converts_ion_values_for_validation() -> None:
-    from amazon.ion import simpleion
+    from auditor import ion
 
-    value = simpleion.loads(
-        '{a: [true, null, 1.5, sym, 2, "s", 2021-01-01T, {{AA==}}], b: null.string}'
+    (value,) = ion.loads(
+        '{a: [true, null, 1.5, sym, 2, "s", 2021-01-01T, {{AA==}}], b: null.string}', "value"
     )
     assert plain(value) == {
         "a": [True, None, Decimal("1.5"), "sym", 2, "s", plain(value["a"][6]), b"\x00"],

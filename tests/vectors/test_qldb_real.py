@@ -8,9 +8,9 @@ import json
 from typing import Any
 
 import pytest
-from amazon.ion import simpleion
 
 import proofs
+from auditor import ion
 from fixtures.qldb import make_artefacts
 from tests.conftest import ARTEFACTS, real_vectors
 
@@ -22,7 +22,8 @@ def _b64(text: str) -> bytes:
 
 
 def _ion(text: str) -> Any:
-    return simpleion.loads(text)
+    (value,) = ion.loads(text, "vector")
+    return value
 
 
 def _json_revision(revision_json: dict[str, Any]) -> Any:
