@@ -609,6 +609,7 @@ class GappedLedger:
     def __init__(self, real: Ledger) -> None:
         self.real = real
         self.name, self.strand_id, self.path = real.name, real.strand_id, "gapped.db"
+        self.import_boundary = None  # not migrated from QLDB
 
     def tip(self) -> int:
         return 3
