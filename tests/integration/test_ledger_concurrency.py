@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -254,3 +255,46 @@ def test_optimistic_increments_from_threads_and_processes(tmp_path: Path, script
     assert ledger.tip() == start + len(won)  # a conflict writes nothing
     assert ledger.verify_journal() == ledger.tip() + 1
     ledger.close()
+
+
+@pytest.mark.parametrize("read", ["revision", "current", "get", "history"])
+def test_a_write_committed_inside_a_read_does_not_tear_it(tmp_path: Path, read: str) -> None:
+    """A writer commits between any two steps of a read (a progress handler on the reader's
+    connection lets another connection write at its k-th step, for every k until the read
+    ends first): the read sees one snapshot, so it returns the state before or after the
+    write, never an integrity error."""
+    template = tmp_path / "template.db"
+    ledger = Ledger.create(str(template), "torn", tables=["T"])
+    ledger.put("T", "counter", {"n": 0})
+    ledger.put("T", "counter", {"n": 1})
+    ledger.close()
+    k, calls = 0, 1
+    while calls >= k:  # the last round's write came after the read's last step
+        k += 1
+        path = tmp_path / f"torn-{k}.db"
+        shutil.copy(template, path)
+        writer, reader = Ledger.open(str(path)), Ledger.open(str(path))
+        reader.tip()  # its connection exists
+        calls = 0
+
+        def step(k: int = k, writer: Ledger = writer) -> int:
+            nonlocal calls
+            calls += 1
+            if calls == k:
+                writer.put("T", "counter", {"n": 2})  # another connection commits
+            return 0
+
+        reader._db().set_progress_handler(step, 1)
+        try:
+            result = getattr(reader, read)("T", "counter")
+        finally:
+            reader._db().set_progress_handler(None, 1)
+            reader.close()
+            writer.close()
+        if read == "history":
+            assert [r.version for r in result] in ([0, 1], [0, 1, 2])
+        elif read == "get":
+            assert result["n"] in (1, 2)
+        else:
+            assert result.version in (1, 2)
+    assert k > 10, "the read took too few steps to interleave a write"
