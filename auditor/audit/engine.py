@@ -23,10 +23,11 @@ from multiprocessing import get_context
 from typing import Any
 
 from auditor import budget
+from auditor.audit.block import BlockSink
 from auditor.audit.digests import DigestInput, parse_digest
 from auditor.audit.layout import Export, LayoutError, locate
 from auditor.audit.model import MALFORMED, Issue, ObjectResult, ObjectSpec
-from auditor.audit.objects import BlockSink, fetch_and_verify
+from auditor.audit.objects import fetch_and_verify
 from auditor.audit.reduce import Reducer
 from auditor.audit.report import AuditReport
 from auditor.audit.source import Source, SourceError
