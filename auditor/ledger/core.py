@@ -7,39 +7,32 @@ call that returned has been fsynced and survives a crash or ``kill -9``; one tha
 left nothing behind. Several threads (one connection each) and processes may write: SQLite
 serializes the writers, and every block is built from the tip read inside its own transaction.
 
-Reads hand out only what agrees with the journal (``check.py``); proofs are folded to the
-digest they are issued with; ``verify_journal`` checks every table (``integrity.py``). Every
-failure is a typed error of ``errors.py`` naming the file and the table, row or field.
+:class:`Ledger` is the one public face; this module holds its lifecycle (create, open, the
+per-thread connection, the signing key) and the two decorators every method runs under
+(``_guarded``: errors name the file; ``_reading``: one read transaction, one snapshot). The
+work is done by ``writes.py`` (the transaction writer: blocks, revisions, redactions),
+``reads.py`` (the checked reads: what agrees with the journal, ``check.py``), ``proving.py``
+(digests and the proofs folded to them) and ``integrity.py`` (``verify_journal``: every table).
+Every failure is a typed error of ``errors.py`` naming the file and the table, row or field.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import functools
 import os
 import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import auditor.ledger.integrity as integrity
+import auditor.ledger.proving as proving
 import auditor.ledger.store as store
+import auditor.ledger.writes as writes
 import proofs
-from auditor.ledger.check import (
-    REVISION_COLUMNS,
-    Revision,
-    Verified,
-    block_row,
-    indexed_current,
-    served,
-    split_hashes,
-)
-from auditor.ledger.codec import attach_revisions, decode, encode, time_column
-from auditor.ledger.codec import timestamp as _timestamp
+from auditor.ledger.check import Revision, Verified, split_hashes
 from auditor.ledger.errors import (
     ConflictError,
     DamagedError,
@@ -48,13 +41,11 @@ from auditor.ledger.errors import (
     NotFoundError,
     StorageError,
 )
-from auditor.ledger.keys import SignerKey, read_private, sign_note
+from auditor.ledger.keys import SignerKey, read_private
+from auditor.ledger.proving import SignedDigest
+from auditor.ledger.reads import Reader
 from auditor.ledger.store import FORMAT_VERSION, connect
-from auditor.ledger.tree import add_leaf, subtree_reader
 from auditor.ledger.values import document
-from proofs import dot, inclusion_path, ion_hash, merkle_root
-from proofs.merkle import consistency_path
-from proofs.note import Checkpoint, checkpoint_text
 
 __all__ = [
     "FORMAT_VERSION",
@@ -72,7 +63,6 @@ __all__ = [
 ]
 
 DEFAULT_MAX_DOCUMENT_BYTES = 128 * 1024  # QLDB's document size limit
-_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -112,39 +102,6 @@ def _reading(
 
     functools.update_wrapper(reading, method)
     return reading
-
-
-@dataclass(frozen=True, slots=True)
-class SignedDigest:
-    strand_id: str
-    tip: int
-    digest: bytes
-    checkpoint: str  # the signed note
-
-    def get_digest_json(self) -> dict[str, Any]:
-        """The AWS GetDigest output shape."""
-        address = f'{{strandId:"{self.strand_id}",sequenceNo:{self.tip}}}'
-        return {
-            "Digest": base64.b64encode(self.digest).decode(),
-            "DigestTipAddress": {"IonText": address},
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class _Write:
-    table: str
-    key: str
-    data: Any  # None for a delete
-    expected_version: int | None
-
-
-def _new_id(rng: Callable[[int], bytes]) -> str:
-    n = int.from_bytes(rng(16), "big")
-    out = []
-    for _ in range(22):
-        n, r = divmod(n, 62)
-        out.append(_BASE62[r])
-    return "".join(out)
 
 
 class Ledger:
@@ -210,7 +167,7 @@ class Ledger:
         meta = {
             "format": str(FORMAT_VERSION),
             "name": name,
-            "strand_id": _new_id(rng),
+            "strand_id": writes.new_id(rng),
             "max_document_bytes": str(max_document_bytes),
             "vkey": str(key.verifier),
         }
@@ -290,23 +247,14 @@ class Ledger:
         if not name or not name.replace("_", "").isalnum() or len(name) > 128:
             raise LedgerError("table-name", f"table name {name!r}: letters, digits and _ only")
         with self._transaction() as db:
-            if db.execute("SELECT 1 FROM tables WHERE name = ?", (name,)).fetchone():
-                raise LedgerError("table-exists", f"{self.path}: table {name} already exists")
-            table_id = _new_id(self._rng)
-            db.execute("INSERT INTO tables VALUES (?, ?)", (name, table_id))
-            statement = f"CREATE TABLE {name}"
-            self._append_block(db, [statement], [], {}, None)
-        return table_id
+            return writes.create_table(
+                db, name, path=self.path, strand_id=self.strand_id, rng=self._rng,
+                clock=self._clock,
+            )  # fmt: skip
 
     @_reading
     def tables(self) -> dict[str, str]:
-        return dict(self._db().execute("SELECT name, table_id FROM tables").fetchall())
-
-    def _table_id(self, db: sqlite3.Connection, table: str) -> str:
-        row = db.execute("SELECT table_id FROM tables WHERE name = ?", (table,)).fetchone()
-        if row is None:
-            raise NotFoundError("no-table", f"{self.path}: unknown table {table!r}")
-        return str(row[0])
+        return self._reader().tables()
 
     # -- writes ------------------------------------------------------------------------------
     def put(
@@ -320,97 +268,25 @@ class Ledger:
         self, table: str, items: Iterable[tuple[str, Any, int | None] | tuple[str, Any]]
     ) -> list[Revision]:
         """Write several documents in one transaction (one block), atomically."""
-        writes = []
+        batch = []
         for item in items:
             key, value = item[0], item[1]
             expected = item[2] if len(item) > 2 else None
-            writes.append(_Write(table, key, document(key, value), expected))
-        return self._commit(writes, "UPSERT")
+            batch.append(writes.Write(table, key, document(key, value), expected))
+        return self._commit(batch, "UPSERT")
 
     def delete(self, table: str, key: str, expected_version: int | None = None) -> Revision:
         """Delete ``key``: a revision with metadata and no data."""
-        return self._commit([_Write(table, key, None, expected_version)], "DELETE")[0]
+        return self._commit([writes.Write(table, key, None, expected_version)], "DELETE")[0]
 
     @_guarded
-    def _commit(self, writes: list[_Write], verb: str) -> list[Revision]:
-        if not writes:
-            raise LedgerError("empty", "nothing to write")
-        keys = [(w.table, w.key) for w in writes]
-        if len(set(keys)) != len(keys):
-            raise LedgerError("duplicate-key", "a key appears twice in one transaction")
+    def _commit(self, batch: list[writes.Write], verb: str) -> list[Revision]:
+        writes.refuse_batch(batch)
         with self._transaction() as db:
-            tx_id = _new_id(self._rng)
-            tx_time = _timestamp(self._clock())
-            seq = self._tip(db) + 1
-            statements: list[str] = []
-            documents: dict[str, Any] = {}
-            revisions = []
-            rows = []
-            table_ids: dict[str, str] = {}
-            for index, w in enumerate(writes):
-                if w.table not in table_ids:
-                    table_ids[w.table] = self._table_id(db, w.table)
-                table_id = table_ids[w.table]
-                row = indexed_current(db, w.table, w.key, self.path)
-                current = None if row is None or row[2] else row[1]
-                if w.expected_version is not None and w.expected_version != current:
-                    raise ConflictError(
-                        "version-conflict",
-                        f"{w.table}/{w.key}: expected version {w.expected_version}, "
-                        f"the ledger has {'none' if current is None else current}",
-                    )
-                if w.data is None:
-                    if current is None:
-                        raise NotFoundError("no-key", f"{w.table}/{w.key}: no such document")
-                    assert row is not None
-                    doc_id, version = row[0], current + 1
-                elif current is None or row is None:
-                    doc_id, version = _new_id(self._rng), 0
-                else:
-                    doc_id, version = row[0], current + 1
-                metadata = {"id": doc_id, "version": version, "txTime": tx_time, "txId": tx_id}
-                revision: dict[str, Any] = {
-                    "blockAddress": {"strandId": self.strand_id, "sequenceNo": seq},
-                    "hash": b"",
-                }
-                if w.data is not None:
-                    revision["data"] = w.data
-                    data_hash = ion_hash(w.data)
-                else:
-                    data_hash = b""  # a delete: hash = IonHash(metadata) (docs/ledger.md)
-                revision["metadata"] = metadata
-                revision["hash"] = dot(data_hash, ion_hash(metadata))
-                statement = f"{verb} {w.table} {w.key}"
-                statements.append(statement)
-                documents[doc_id] = {
-                    "tableName": w.table,
-                    "tableId": table_id,
-                    "statements": [index],
-                }
-                revisions.append(revision)
-                blob = encode(revision)
-                if len(blob) > self.max_document_bytes:
-                    raise LedgerError(
-                        "too-large", f"{w.key}: the revision is {len(blob)} bytes of Ion, over "
-                        f"{self.max_document_bytes}",
-                    )  # fmt: skip
-                rows.append((w, doc_id, version, index, revision["hash"], blob))
-            self._append_block(db, statements, revisions, documents, None, tx_id, tx_time)
-            db.executemany(
-                "INSERT INTO revisions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [(doc_id, version, w.table, w.key, seq, index, tx_id, time_column(tx_time),
-                  "deleted" if w.data is None else "data", rev_hash, blob)
-                 for w, doc_id, version, index, rev_hash, blob in rows],
+            return writes.commit(
+                db, batch, verb, path=self.path, strand_id=self.strand_id,
+                max_document_bytes=self.max_document_bytes, rng=self._rng, clock=self._clock,
             )  # fmt: skip
-            db.executemany(
-                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?)",
-                [(w.table, w.key, doc_id, version, int(w.data is None))
-                 for w, doc_id, version, _, _, _ in rows],
-            )  # fmt: skip
-        return [
-            Revision(w.table, w.key, doc_id, version, seq, revisions[index])
-            for w, doc_id, version, index, _, _ in rows
-        ]
 
     @_guarded
     def redact(
@@ -420,262 +296,44 @@ class Ledger:
         and record the redaction in a new block's ``redactionInfo``. A key deleted and written
         again is a new document: ``document_id`` (see :meth:`history`) picks an earlier one."""
         with self._transaction() as db:
-            table_id = self._table_id(db, table)
-            row = db.execute(
-                f"SELECT {REVISION_COLUMNS} FROM revisions "  # noqa: S608 - our literal
-                "WHERE table_name=? AND key=? AND version=? AND doc_id=coalesce(?, doc_id) "
-                "ORDER BY seq DESC, rev_index DESC LIMIT 1",
-                (table, key, version, document_id),
-            ).fetchone()
-            if row is None:
-                raise NotFoundError("no-revision", f"{table}/{key}: no version {version}")
-            target = served(
-                db, row, self.strand_id, self.path, self._verified, self._boundary
-            ).value  # the journal's, checked
-            doc_id, old_seq, kind = str(row[2]), int(row[4]), row[8]
-            latest = db.execute(
-                "SELECT max(version) FROM revisions WHERE doc_id=?", (doc_id,)
-            ).fetchone()[0]
-            if version == latest:
-                raise LedgerError("latest", f"{table}/{key}: version {version} is the latest")
-            if kind != "data":
-                raise LedgerError("not-redactable", f"{table}/{key} v{version} is {kind}")
-            target["dataHash"] = ion_hash(target["data"])
-            del target["data"]
-            db.execute(
-                "UPDATE revisions SET kind='redacted', revision=? WHERE doc_id=? AND version=?",
-                (encode(target), doc_id, version),
-            )
-            info = {
-                "revisions": [
-                    {
-                        "blockAddress": {"strandId": self.strand_id, "sequenceNo": old_seq},
-                        "tableId": table_id,
-                        "documentId": doc_id,
-                        "version": version,
-                    }
-                ]
-            }
-            statement = f"REDACT {table} {key} {version}"
-            self._append_block(db, [statement], [], {}, info)
+            doc_id = writes.redact(
+                self._reader(db), table, key, version, document_id, rng=self._rng,
+                clock=self._clock,
+            )  # fmt: skip
         return self.revision(table, key, version, doc_id)
 
-    # -- blocks ------------------------------------------------------------------------------
     def _genesis(self) -> None:
         with self._transaction() as db:
-            self._append_block(db, [f"CREATE LEDGER {self.name}"], [], {}, None)
-
-    def _tip(self, db: sqlite3.Connection) -> int:
-        row = db.execute("SELECT max(seq) FROM blocks").fetchone()
-        return -1 if row[0] is None else int(row[0])
-
-    def _append_block(
-        self,
-        db: sqlite3.Connection,
-        statements: list[str],
-        revisions: list[dict[str, Any]],
-        documents: dict[str, Any],
-        redaction: Any,
-        tx_id: str | None = None,
-        tx_time: Any = None,
-    ) -> int:
-        seq = self._tip(db) + 1
-        tx_id = tx_id or _new_id(self._rng)
-        block_time = tx_time if tx_time is not None else _timestamp(self._clock())
-        previous = b""
-        if seq > 0:
-            previous = bytes(
-                db.execute("SELECT block_hash FROM blocks WHERE seq=?", (seq - 1,)).fetchone()[0]
+            writes.genesis(
+                db, self.name, strand_id=self.strand_id, rng=self._rng, clock=self._clock
             )
-        info = {
-            "statements": [
-                {"statement": s, "startTime": block_time, "statementDigest": ion_hash(s)}
-                for s in statements
-            ],
-            "documents": documents,
-        }
-        address = {"strandId": self.strand_id, "sequenceNo": seq}
-        header = {"blockAddress": address, "transactionId": tx_id, "blockTimestamp": block_time}
-        revision_hashes = [r["hash"] for r in revisions]
-        entries = [ion_hash(header)]
-        if revisions:
-            entries.append(merkle_root(revision_hashes))
-        entries.append(ion_hash(info))
-        if redaction is not None:
-            entries.append(ion_hash(redaction))
-        entries_hash = merkle_root(entries)
-        block_hash = dot(entries_hash, previous)
-        block: dict[str, Any] = {
-            "blockAddress": address,
-            "transactionId": tx_id,
-            "blockTimestamp": block_time,
-            "blockHash": block_hash,
-            "entriesHash": entries_hash,
-            "previousBlockHash": previous,
-            "entriesHashList": entries,
-            "transactionInfo": info,
-        }
-        if redaction is not None:
-            block["redactionInfo"] = redaction
-        # `revisions` is stored once, per row (the revisions table); block() puts it back
-        db.execute(
-            "INSERT INTO blocks VALUES (?,?,?,?,?,?,?,?)",
-            (seq, encode(block), block_hash, previous, b"".join(entries),
-             b"".join(revision_hashes), tx_id, time_column(block_time)),
-        )  # fmt: skip
-        add_leaf(db, seq, block_hash)
-        return seq
 
-    class _Tx:
-        def __init__(self, db: sqlite3.Connection) -> None:
-            self.db = db
-
-        def __enter__(self) -> sqlite3.Connection:
-            self.db.execute("BEGIN IMMEDIATE")
-            return self.db
-
-        def __exit__(self, kind: object, value: object, tb: object) -> None:
-            if kind is None:
-                try:
-                    self.db.execute("COMMIT")
-                    return
-                except BaseException:
-                    self._rollback()
-                    raise
-            self._rollback()
-
-        def _rollback(self) -> None:
-            # SQLite may have rolled back already (a full disk, an I/O error)
-            if self.db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    self.db.execute("ROLLBACK")
-
-    def _transaction(self) -> Ledger._Tx:
+    def _transaction(self) -> writes.Transaction:
         self._writing()
-        return Ledger._Tx(self._db())
+        return writes.Transaction(self._db())
 
     # -- reads -------------------------------------------------------------------------------
+    def _reader(self, db: sqlite3.Connection | None = None) -> Reader:
+        """The checked reads through ``db`` (default: this thread's connection)."""
+        db = self._db() if db is None else db
+        return Reader(db, self.path, self.strand_id, self._verified, self._boundary)
+
     @_reading
     def tip(self) -> int:
-        return self._tip(self._db())
+        return self._reader().tip()
 
     @_reading
     def block(self, seq: int) -> Any:
         """Journal block ``seq`` as an Ion struct (with its revisions), its stored hashes
         checked against the block's frame and revisions."""
-        db = self._db()
-        row = db.execute("SELECT block FROM blocks WHERE seq=?", (seq,)).fetchone()
-        if row is None:
-            raise NotFoundError("no-block", f"{self.path}: no block {seq}")
-        stored = block_row(db, seq, self.path, self._verified)
-        where = f"{self.path}: table blocks, row {seq}"
-        frame = decode(row[0], f"{where}: block")
-        blobs = db.execute(
-            "SELECT rev_index, doc_id, version, revision FROM revisions WHERE seq=?", (seq,)
-        ).fetchall()
-        if seq <= self._boundary:
-            blobs += db.execute(
-                "SELECT rev_index, NULL, NULL, revision FROM system_revisions WHERE seq=?", (seq,)
-            ).fetchall()
-        revisions = [
-            decode(blob, self._revision_where(seq, index, doc_id, version))
-            for index, doc_id, version, blob in sorted(blobs, key=lambda b: int(b[0]))
-        ]  # fmt: skip
-        try:
-            found = (
-                bytes(frame["blockHash"]),
-                _previous(frame, seq, self._boundary),
-                [bytes(h) for h in frame["entriesHashList"]],
-                [bytes(r["hash"]) for r in revisions],
-            )
-        except (KeyError, TypeError) as e:
-            raise IntegrityError("journal", f"{where}: block lacks {e}") from e
-        expected = (stored.block_hash, stored.previous, stored.entries, stored.revision_hashes)
-        if found != expected:
-            raise IntegrityError(
-                "index", f"{where}: the block's hashes are not its row's (blockHash, "
-                "previousBlockHash, entriesHashList or its revisions)", f"table blocks, row {seq}",
-            )  # fmt: skip
-        return _with_revisions(frame, revisions, seq, self._boundary)
+        return self._reader().block(seq)
 
     def blocks(self, first: int = 0, last: int | None = None) -> Iterator[bytes]:
         """The journal blocks ``first..last`` as Ion binary, in order (as stored: an export
         is checked by ``verify export``, the file by :meth:`verify_journal`)."""
         with store.translated(self.path):
-            yield from self._blocks(first, last)
-
-    def _revision_where(self, seq: int, index: int, doc_id: Any, version: Any) -> str:
-        if doc_id is None:
-            return f"{self.path}: table system_revisions, row ({seq}, {index}): revision"
-        return f"{self.path}: table revisions, row (document {doc_id}, version {version}): revision"
-
-    def _blocks(self, first: int, last: int | None) -> Iterator[bytes]:
-        last = self.tip() if last is None else last
-        db = self._db()
-        rows = store.revision_rows(db, first, last, self._boundary)
-        pending = next(rows, None)
-        cursor = db.execute(
-            "SELECT seq, block FROM blocks WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last)
-        )
-        for seq, blob in cursor:
-            mine = []
-            while pending is not None and pending[0] == seq:
-                _, index, doc_id, version, revision = pending
-                mine.append(decode(revision, self._revision_where(seq, index, doc_id, version)))
-                pending = next(rows, None)
-            frame = decode(blob, f"{self.path}: table blocks, row {seq}: block")
-            yield encode(_with_revisions(frame, mine, seq, self._boundary))
-
-    def _served(self, where: str, args: tuple[Any, ...], what: str) -> Revision:
-        row = (
-            self._db()
-            .execute(f"SELECT {REVISION_COLUMNS} FROM revisions " + where, args)  # noqa: S608 - where is one of this module's literals
-            .fetchone()
-        )
-        if row is None:
-            raise NotFoundError("no-revision", f"{self.path}: {what}: not found")
-        return served(self._db(), row, self.strand_id, self.path, self._verified, self._boundary)
-
-    def _latest(self, table: str, key: str) -> Revision | None:
-        """The latest revision of ``key`` (a delete included) by the ``documents`` index,
-        checked against the journal; None if the key was never written."""
-        db = self._db()
-        self._table_id(db, table)
-        row = db.execute(
-            "SELECT doc_id, version FROM documents WHERE table_name=? AND key=?", (table, key)
-        ).fetchone()
-        newest = db.execute(
-            "SELECT max(seq) FROM revisions WHERE table_name=? AND key=?", (table, key)
-        ).fetchone()[0]
-        where = f"table documents, row ({table}, {key})"
-        if row is None:
-            if newest is not None:
-                raise IntegrityError(
-                    "index", f"{self.path}: {where}: missing (the journal has the key in block "
-                    f"{newest})", where,
-                )  # fmt: skip
-            return None
-        found = db.execute(
-            f"SELECT {REVISION_COLUMNS} FROM revisions WHERE doc_id=? AND version=?",  # noqa: S608
-            (row[0], row[1]),
-        ).fetchone()
-        if found is None:
-            raise IntegrityError(
-                "index", f"{self.path}: {where}: points to document {row[0]} version {row[1]}, "
-                "which the journal does not have", where,
-            )  # fmt: skip
-        if (found[0], found[1]) != (table, key):
-            raise IntegrityError(
-                "index", f"{self.path}: {where}: points to a revision of {found[0]}/{found[1]}",
-                where,
-            )  # fmt: skip
-        revision = served(db, found, self.strand_id, self.path, self._verified, self._boundary)
-        if revision.sequence_no != newest:
-            raise IntegrityError(
-                "index", f"{self.path}: {where}: points to block {revision.sequence_no}, but "
-                f"the key was written again in block {newest}", where,
-            )  # fmt: skip
-        return revision
+            last = self.tip() if last is None else last
+            yield from self._reader().blocks(first, last)
 
     @_reading
     def revision(
@@ -683,48 +341,22 @@ class Ledger:
     ) -> Revision:
         """The latest revision of ``key`` (deleted ones included), or the given version — of
         the newest document under that key, or of ``document_id``."""
-        if version is None and document_id is None:
-            latest = self._latest(table, key)  # checks the table too
-            if latest is None:
-                raise NotFoundError("no-revision", f"{self.path}: {table}/{key}: not found")
-            return latest
-        self._table_id(self._db(), table)
-        if version is None:
-            return self._served(
-                "WHERE table_name=? AND key=? AND doc_id=? ORDER BY version DESC LIMIT 1",
-                (table, key, document_id), f"{table}/{key} document {document_id}",
-            )  # fmt: skip
-        return self._served(
-            "WHERE table_name=? AND key=? AND version=? AND doc_id=coalesce(?, doc_id) "
-            "ORDER BY seq DESC, rev_index DESC LIMIT 1",
-            (table, key, version, document_id), f"{table}/{key} version {version}",
-        )  # fmt: skip
+        return self._reader().revision(table, key, version, document_id)
 
     @_reading
     def revision_by_doc_and_tx(self, document_id: str, tx_id: str) -> Revision:
-        return self._served(
-            "WHERE doc_id=? AND tx_id=?", (document_id, tx_id), f"document {document_id} tx {tx_id}"
-        )
+        return self._reader().revision_by_doc_and_tx(document_id, tx_id)
 
     @_reading
     def current(self, table: str, key: str) -> Revision:
         """The current revision of ``key``: :class:`NotFoundError` if it was never written
         (reason ``no-key``) or is deleted (reason ``deleted``)."""
-        latest = self._latest(table, key)
-        if latest is None:
-            raise NotFoundError("no-key", f"{self.path}: {table}/{key}: no such key")
-        if latest.data is None:
-            raise NotFoundError(
-                "deleted", f"{self.path}: {table}/{key}: deleted (version {latest.version}; "
-                "its history remains)",
-            )  # fmt: skip
-        return latest
+        return self._reader().current(table, key)
 
     @_reading
     def get(self, table: str, key: str) -> Any:
         """The current data of ``key``, or None if it does not exist or was deleted."""
-        latest = self._latest(table, key)
-        return None if latest is None else latest.data
+        return self._reader().get(table, key)
 
     @_reading
     def get_many(self, table: str, keys: Sequence[str]) -> dict[str, Any]:
@@ -737,130 +369,41 @@ class Ledger:
         """Every revision of ``key`` in commit order, optionally within [since, until]
         (ISO-8601 UTC strings compared with the txTime). :class:`NotFoundError` if the key was
         never written."""
-        db = self._db()
-        self._table_id(db, table)
-        rows = db.execute(
-            f"SELECT {REVISION_COLUMNS} FROM revisions WHERE table_name=? AND key=? "  # noqa: S608
-            "ORDER BY seq, rev_index",
-            (table, key),
-        ).fetchall()
-        if not rows and self._latest(table, key) is None:  # documents must not know it either
-            raise NotFoundError("no-key", f"{self.path}: {table}/{key}: no such key")
-        start, end = _iso(since) if since else None, _iso(until) if until else None
-        out = []
-        for row in rows:
-            revision = served(db, row, self.strand_id, self.path, self._verified, self._boundary)
-            moment = _iso(time_column(revision.value["metadata"]["txTime"]))
-            if (start and moment < start) or (end and moment > end):
-                continue
-            out.append(revision)
-        return out
+        return self._reader().history(table, key, since, until)
 
     @_guarded
     def document_history(self, table: str, document_id: str) -> list[Revision]:
         """Every revision of one document (by its id, whatever key indexes it), oldest first.
         :class:`NotFoundError` if the table has no such document."""
-        db = self._db()
-        self._table_id(db, table)
-        rows = db.execute(
-            f"SELECT {REVISION_COLUMNS} FROM revisions WHERE doc_id=? AND table_name=? "  # noqa: S608
-            "ORDER BY version",
-            (document_id, table),
-        ).fetchall()
-        if not rows:
-            raise NotFoundError("no-document", f"{self.path}: {table}: no document {document_id}")
-        return [
-            served(db, row, self.strand_id, self.path, self._verified, self._boundary)
-            for row in rows
-        ]
+        return self._reader().document_history(table, document_id)
 
     # -- digests and proofs ------------------------------------------------------------------
-    def _subtree(self) -> Callable[[int, int], bytes]:
-        return subtree_reader(self._db(), self.path, self._verified)
-
-    def _root(self, tip: int) -> bytes:
-        """The digest at ``tip`` from checked digest-tree nodes."""
-        return self._subtree()(0, tip + 1)
-
     @_reading
     def digest(self, tip: int | None = None) -> SignedDigest:
         """The digest at ``tip`` (default: the current tip) and its signed checkpoint."""
-        db = self._db()
-        current = self._tip(db)
-        tip = current if tip is None else tip
-        if not 0 <= tip <= current:
-            raise NotFoundError("no-tip", f"{self.path}: no block {tip} (tip is {current})")
+        reader = self._reader()
+        tip = proving.digest_tip(reader, tip)
         cached = self._checkpoint_cache
         if cached is not None and cached[0] == tip:
             return cached[1]
-        digest = self._root(tip)
-        moment = self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        text = checkpoint_text(Checkpoint(self.name, self.strand_id, tip, digest, moment))
-        signed = SignedDigest(self.strand_id, tip, digest, sign_note(text, self.signer))
+        signed = proving.signed_digest(reader, tip, self.name, self._clock, lambda: self.signer)
         self._checkpoint_cache = (tip, signed)
         return signed
-
-    def _folded(self, leaf: bytes, path: list[bytes], tip: int, what: str) -> list[bytes]:
-        """``path`` if it folds ``leaf`` to the digest at ``tip``, else IntegrityError."""
-        try:
-            proofs.verify_proof(leaf, path, self._root(tip))
-        except proofs.ProofError as e:
-            raise IntegrityError(
-                "proof", f"{self.path}: the proof of {what} to tip {tip} does not fold to the "
-                f"digest ({e.problem}); the file's rows disagree (run `ledger verify`)",
-            ) from e  # fmt: skip
-        return path
 
     @_reading
     def block_proof(self, seq: int, tip: int) -> list[bytes]:
         """The proof from blockHash ``seq`` to the digest at ``tip`` (GetBlock's Proof)."""
-        if not 0 <= seq <= tip <= self.tip():
-            raise NotFoundError("no-tip", f"{self.path}: no proof from block {seq} to tip {tip}")
-        leaf = block_row(self._db(), seq, self.path, self._verified).block_hash
-        path = inclusion_path(seq, tip + 1, self._subtree())
-        return self._folded(leaf, path, tip, f"block {seq}")
+        return proving.block_proof(self._reader(), seq, tip)
 
     @_reading
     def revision_proof(self, revision: Revision, tip: int) -> list[bytes]:
         """The proof from a revision hash to the digest at ``tip`` (GetRevision's Proof),
         folded to that digest before it is handed out."""
-        seq = revision.sequence_no
-        exists = self._db().execute("SELECT 1 FROM blocks WHERE seq=?", (seq,)).fetchone()
-        row = None if exists is None else block_row(self._db(), seq, self.path, self._verified)
-        hashes = [] if row is None else row.revision_hashes
-        if row is None or revision.hash not in hashes or not 0 <= seq <= tip <= self.tip():
-            raise NotFoundError(
-                "no-revision", f"revision {revision.document_id} v{revision.version}: "
-                f"not in block {seq} of this ledger, or past tip {tip}",
-            )  # fmt: skip
-        index = hashes.index(revision.hash)
-        path = inclusion_path(index, len(hashes), lambda lo, hi: merkle_root(hashes[lo:hi]))
-        root_index = row.entries.index(merkle_root(hashes))
-        entries = row.entries
-        path += inclusion_path(root_index, len(entries), lambda lo, hi: merkle_root(entries[lo:hi]))
-        if row.previous:  # the genesis block has no previous block
-            path.append(row.previous)
-        path += inclusion_path(seq, tip + 1, self._subtree())
-        what = f"revision {revision.document_id} v{revision.version}"
-        return self._folded(revision.hash, path, tip, what)
+        return proving.revision_proof(self._reader(), revision, tip)
 
     @_reading
     def consistency_proof(self, old_tip: int, new_tip: int) -> list[bytes]:
-        if not 0 <= old_tip <= new_tip <= self.tip():
-            raise NotFoundError(
-                "no-tip", f"{self.path}: no consistency proof from tip {old_tip} to {new_tip}"
-            )
-        path = consistency_path(old_tip + 1, new_tip + 1, self._subtree())
-        try:
-            proofs.verify_consistency(
-                self._root(old_tip), self._root(new_tip), path, old_tip=old_tip, new_tip=new_tip
-            )
-        except proofs.ProofError as e:
-            raise IntegrityError(
-                "proof", f"{self.path}: the consistency proof from tip {old_tip} to {new_tip} "
-                f"does not verify ({e.problem}); run `ledger verify`",
-            ) from e  # fmt: skip
-        return path
+        return proving.consistency_proof(self._reader(), old_tip, new_tip)
 
     @_guarded
     def verify_journal(self) -> int:
@@ -878,27 +421,3 @@ class Ledger:
         if self._vkey is not None and os.path.exists(self.key_path):
             self._read_signer()  # meta's vkey is the key file's (a copy without it: not checked)
         return count
-
-
-def _with_revisions(frame: Any, revisions: list[Any], seq: int, boundary: int) -> Any:
-    """The block: its frame with its revisions. A block imported from QLDB without a
-    ``revisions`` field is stored without one (its frame has ``revisions: []`` when the
-    exported block had the field), so it comes back without one."""
-    if seq <= boundary and "revisions" not in frame and not revisions:
-        return frame
-    return attach_revisions(frame, revisions)
-
-
-def _previous(frame: Any, seq: int, boundary: int) -> bytes:
-    """A block's previousBlockHash (QLDB's genesis block may have none)."""
-    if seq == 0 and seq <= boundary and "previousBlockHash" not in frame:
-        return b""
-    return bytes(frame["previousBlockHash"])
-
-
-def _iso(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise LedgerError("time", f"{text!r}: not an ISO-8601 time") from e
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

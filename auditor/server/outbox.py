@@ -1,6 +1,6 @@
 """Notifications: the journal is the outbox; webhooks are delivered from tables in the ledger.
 
-Why the journal: the writer (auditor/ledger/core.py) offers no hook inside its write
+Why the journal: the writer (auditor/ledger/writes.py) offers no hook inside its write
 transaction, so the server cannot add an outbox row atomically with a ledger write. It does
 not need to: the journal itself is a durable, ordered log of exactly the committed writes. A
 scanner reads the blocks after a cursor, derives the events (a revision of a watched table
@@ -53,7 +53,7 @@ from auditor.bundle import receipt_bundle_for as bundle_for_revision
 from auditor.jsonout import to_json
 from auditor.ledger import Ledger, NotFoundError, Revision
 from auditor.ledger.codec import decode
-from auditor.ledger.core import connect
+from auditor.ledger.store import connect
 from auditor.server import access
 from auditor.server.access import KEY_FIELD
 from auditor.server.client import EVENT_HEADER, SIGNATURE_HEADER, sign

@@ -22,7 +22,7 @@ from amazon.ion import simpleion
 from click.testing import CliRunner, Result
 
 from auditor.cli import main
-from auditor.ledger import IntegrityError, Ledger, core
+from auditor.ledger import IntegrityError, Ledger, writes
 from proofs import dot
 
 
@@ -390,7 +390,7 @@ def test_a_journal_written_over_an_edited_index(
         ledger.put("invoices", key, {"again": True})
     assert ledger.tip() == 13  # nothing written
     trusting = lambda db, table, k, path: _trusting(db, table, k)  # noqa: E731
-    monkeypatch.setattr(core, "indexed_current", trusting)
+    monkeypatch.setattr(writes, "indexed_current", trusting)
     ledger.put("invoices", key, {"again": True})
     expected = "versions 0…6 in 2 rows" if kind == "version gap" else "name several keys"
     with pytest.raises(IntegrityError, match=expected):
