@@ -371,7 +371,7 @@ class Ledger:
         never written."""
         return self._reader().history(table, key, since, until)
 
-    @_guarded
+    @_reading
     def document_history(self, table: str, document_id: str) -> list[Revision]:
         """Every revision of one document (by its id, whatever key indexes it), oldest first.
         :class:`NotFoundError` if the table has no such document."""
