@@ -284,7 +284,10 @@ def parse(data: bytes, path: str) -> list[Artefact]:
     if not data.strip():
         raise MalformedError("empty", path, "the file is empty")
     if data.startswith(ion.IVM):
-        return [_from_ion(v, path) for v in _loads_ion(data, path)]
+        values = _loads_ion(data, path)
+        if not values:  # a version marker alone (or with only symbol tables and pads)
+            raise MalformedError("empty", path, "no Ion value in the file")
+        return [_from_ion(v, path) for v in values]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
