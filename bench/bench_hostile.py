@@ -193,6 +193,14 @@ def check(run: Run, key: str, stdout: str, stderr: str) -> list[str]:
         problems.append(f"the verdict line is not {tag!r}...(exit {run.expected})")
     if run.expected != 0 and not any(line.startswith(tag) and key in line for line in lines[1:]):
         problems.append(f"no {tag.strip()} line names the object {key}")
+    if run.expected == 1 and run.recipe in ("newlines", "padding"):
+        # the break is the padding: before block 1 of the pair, after the one block; block 0's
+        # own bytes are genuine and are never the break
+        where = "first break at block 1" if run.recipe == "padding" else "after the last block"
+        if lines and where not in stdout:
+            problems.append(f"the layout break is not named where the padding is ({where!r})")
+        if any("block 0 (layout)" in line and "before this block" in line for line in lines):
+            problems.append("block 0 is called a layout break before itself")
     return problems
 
 

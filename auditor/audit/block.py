@@ -177,6 +177,9 @@ def _block_issue(
     actual: str | None = None,
     note: str = "",
 ) -> None:
+    if len(result.issues) >= MAX_ISSUES_PER_OBJECT:  # counted, not kept: not built either
+        result.issues_total += 1
+        return
     named = seq if seq is not None else expected_seq
     where = f"{spec.key}: block {named}" if named is not None else f"{spec.key}: #{position}"
     add_issue(

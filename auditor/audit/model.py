@@ -7,6 +7,7 @@ and from worker processes and Dask workers.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,24 +186,51 @@ class Link:
 
 
 class Links:
-    """The links of one object's blocks, packed (about 75 bytes a block instead of a few
+    """The links of one object's blocks, packed (about 90 bytes a block instead of a few
     hundred as objects), so that an object of many blocks stays small in memory and on the way
-    back from a worker. A sequence of :class:`Link`: ``append``, iterate, index, ``len``."""
+    back from a worker. A sequence of :class:`Link`: ``append``, iterate, index, ``len``.
 
-    __slots__ = ("_flags", "_hashes", "_positions", "_previous", "_seqs")
+    A run of *empty* links (unverified, no sequenceNo, no hashes: damaged values, such as the
+    lines of binary noise in an Ion text object) at consecutive positions is stored as one
+    entry with its length, so that an object of damage costs flat memory, not ~90 bytes a
+    damaged line."""
+
+    __slots__ = ("_ends", "_flags", "_hashes", "_positions", "_previous", "_seqs")
 
     _NONE = -1  # seq unknown
+    _RUN = 16  # flag: the entry is a run of empty links (its length: _ends[j] - _ends[j - 1])
 
     def __init__(self, links: list[Link] | None = None) -> None:
-        self._positions = array("q")
+        self._positions = array("q")  # of each entry (a run: of its first link)
         self._seqs = array("q")
         self._hashes = bytearray()
         self._previous = bytearray()
         self._flags = bytearray()  # bit 0 verified, 1 block hash, 2 previous, 3 empty previous
+        self._ends = array("q")  # links up to and including each entry
         for link in links or ():
             self.append(link)
 
+    @staticmethod
+    def _empty(link: Link) -> bool:
+        return (
+            not link.verified
+            and link.seq is None
+            and link.previous is None
+            and (link.block_hash is None or len(link.block_hash) != 32)
+        )
+
     def append(self, link: Link) -> None:
+        total = self._ends[-1] if self._ends else 0
+        if self._empty(link) and self._flags:
+            j = len(self._flags) - 1
+            first = self._positions[j]
+            count = total - (self._ends[j - 1] if j else 0)
+            if (self._flags[j] & self._RUN or self._is_empty_entry(j)) and (
+                link.position == first + count
+            ):
+                self._flags[j] |= self._RUN
+                self._ends[j] = total + 1
+                return
         flags = int(link.verified)
         self._positions.append(link.position)
         self._seqs.append(self._NONE if link.seq is None else link.seq)
@@ -219,39 +247,65 @@ class Links:
             flags |= 8 if previous == b"" else 0
             self._previous += bytes(32)
         self._flags.append(flags)
+        self._ends.append(total + 1)
+
+    def _is_empty_entry(self, j: int) -> bool:
+        return self._flags[j] == 0 and self._seqs[j] == self._NONE
 
     def __len__(self) -> int:
-        return len(self._flags)
+        return self._ends[-1] if self._ends else 0
 
     def __bool__(self) -> bool:
         return bool(self._flags)
 
-    def __getitem__(self, i: int) -> Link:
-        if i < 0:
-            i += len(self)
-        flags = self._flags[i]
-        seq = self._seqs[i]
-        at = 32 * i
+    def _entry(self, i: int) -> tuple[int, int]:
+        """(entry, offset of link ``i`` in it)."""
+        if not 0 <= i < len(self):
+            raise IndexError("link index out of range")
+        j = bisect_right(self._ends, i)
+        return j, i - (self._ends[j - 1] if j else 0)
+
+    def _link(self, j: int, offset: int) -> Link:
+        flags = self._flags[j]
+        if flags & self._RUN:
+            return Link(self._positions[j] + offset, None, None, None, False)
+        seq = self._seqs[j]
+        at = 32 * j
         return Link(
-            self._positions[i],
+            self._positions[j],
             None if seq == self._NONE else seq,
             bytes(self._hashes[at : at + 32]) if flags & 2 else None,
             bytes(self._previous[at : at + 32]) if flags & 4 else (b"" if flags & 8 else None),
             bool(flags & 1),
         )
 
+    def __getitem__(self, i: int) -> Link:
+        if i < 0:
+            i += len(self)
+        return self._link(*self._entry(i))
+
     def __setitem__(self, i: int, link: Link) -> None:
         if i < 0:
             i += len(self)
+        j, _ = self._entry(i)
+        if self._flags[j] & self._RUN:  # rare (late_layout changes verified links): rebuild
+            links = list(self)
+            links[i] = link
+            Links.__init__(self, links)
+            return
         other = Links([link])
-        self._positions[i] = other._positions[0]
-        self._seqs[i] = other._seqs[0]
-        self._hashes[32 * i : 32 * i + 32] = other._hashes
-        self._previous[32 * i : 32 * i + 32] = other._previous
-        self._flags[i] = other._flags[0]
+        self._positions[j] = other._positions[0]
+        self._seqs[j] = other._seqs[0]
+        self._hashes[32 * j : 32 * j + 32] = other._hashes
+        self._previous[32 * j : 32 * j + 32] = other._previous
+        self._flags[j] = other._flags[0]
 
     def __iter__(self) -> Iterator[Link]:
-        return (self[i] for i in range(len(self)))
+        start = 0
+        for j, end in enumerate(self._ends):
+            for offset in range(end - start):
+                yield self._link(j, offset)
+            start = end
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Links):

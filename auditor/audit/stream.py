@@ -270,6 +270,10 @@ class WriterBytes:
             return None
         got = tap.take(start, end)
         tap.release(end)
+        if got is None:  # read past: its line ran on (the reader yields a line's values at its end)
+            return DamageError("layout", f"not the writer's layout on this block's line: more "
+                               f"than {tap.keep} bytes from its start (byte {start}) before the"
+                               " line ends (its bytes could not be compared)")  # fmt: skip
         if gap is None or gap != (b"" if first else b"\n"):
             if gap is not None and b"\n" not in gap and not first:
                 self.shared = True  # the previous block's line holds this value too

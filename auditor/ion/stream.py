@@ -11,6 +11,7 @@ and the buffer at least doubles each time, so the time stays linear in the value
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Generator, Iterator
 from typing import Any, Protocol
 
@@ -30,6 +31,7 @@ from auditor.ion.symbols import ION_1_0, ION_SYMBOL_TABLE, apply_local_table, sy
 from auditor.ion.text import _WS, NeedMore, Parser
 from proofs.ionvalue import Annotated, IonType, Symbol, TypedNull
 
+_LINE_ENDS = re.compile(r"[ \t\r\v\f]*\n")  # blanks to the end of the line
 _HEADER = 32  # bytes that always hold a type descriptor and its length
 
 
@@ -413,6 +415,15 @@ def stream_text(
     while True:
         start = -1  # inside a value: where it starts
         try:
+            if held:
+                # the held values' line ends here (blanks, then a newline): yield them now,
+                # before the whitespace after them is read (it may be many MiB, and a
+                # consumer checking the bytes of each value, WriterBytes, keeps a window)
+                while pos >= len(buffer.s) and not buffer.eof and buffer.broken is None:
+                    buffer.more(1)
+                if _LINE_ENDS.match(buffer.s, pos):
+                    yield from held
+                    held.clear()
             pos = _skip_top(buffer, pos)
             start = pos
             if pos > chunk:

@@ -308,9 +308,11 @@ def _block_line(result: ExportResult) -> bytes:
     return object_path(result, 0).read_bytes().split(b"\n")[0]
 
 
+# MiB over the baseline allowed: the binary noise is flat (it grew about 7 MiB at 20 MiB while
+# each damaged line kept a link); the writer-rule byte window does not apply (QLDB rules here)
 @pytest.mark.parametrize(
     ("name", "size", "memory"),
-    [("newlines", 1 * MiB, 40), ("binary-in-text", 20 * MiB, 40), ("padding", 60 * MiB, 40)],
+    [("newlines", 1 * MiB, 40), ("binary-in-text", 20 * MiB, 4), ("padding", 60 * MiB, 40)],
 )
 def test_big_hostile_objects_in_flat_memory(
     ledger: Ledger, tmp_path: Path, name: str, size: int, memory: int

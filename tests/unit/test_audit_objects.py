@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,7 +17,7 @@ import pytest
 
 from auditor import ion
 from auditor.audit.frontier import Frontier
-from auditor.audit.model import FAILED, MALFORMED, ObjectSpec
+from auditor.audit.model import FAILED, MALFORMED, Link, Links, ObjectSpec
 from auditor.audit.objects import verify_object
 from auditor.export import export
 from auditor.ledger import Ledger
@@ -124,6 +125,73 @@ def test_a_damaged_line_names_its_block(ledger: Ledger, tmp_path: Path) -> None:
         (FAILED, "not-ion", (spec.name_first or 0) + 2)
     ]
     assert result.counts.blocks_verified == 2
+
+
+WINDOW = 16 * 1024 * 1024 + 4 * (1 << 16)  # the writer's byte check: max_value_bytes + 4 chunks
+
+
+def _layout(data: bytes, spec: ObjectSpec) -> list[tuple[int | None, str]]:
+    result = verify_object(data, spec)
+    assert result.unreadable is None
+    assert {i.check for i in result.issues} == {"layout"}, [i.line() for i in result.issues]
+    assert result.counts.blocks == 3
+    return [(i.seq, i.message) for i in result.issues]
+
+
+def test_padding_beyond_the_byte_window_names_the_padding_not_the_genuine_block(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """Padding between blocks longer than the window the writer's byte check keeps: the break
+    is the padding before the next block; the genuine block before it is never named (the
+    reader used to yield a line's block only once it had read the padding after it, by which
+    time the block's bytes had left the window: "before this block (bytes 0-0)")."""
+    data, spec = middle_object(ledger, tmp_path, "ion_text")
+    first = spec.name_first or 0
+    lines = data.split(b"\n")
+    pad = b" \n" * (WINDOW // 2 + 1000)
+    issues = _layout(lines[0] + b"\n" + pad + b"\n".join(lines[1:]), spec)
+    assert [seq for seq, _ in issues] == [first + 1], issues
+    assert "before this block" in issues[0][1]
+    # newlines only (padded_object's padding), in the middle and after the last block
+    issues = _layout(lines[0] + b"\n" * (WINDOW + 1000) + b"\n".join(lines[1:]), spec)
+    assert [seq for seq, _ in issues] == [first + 1], issues
+    issues = _layout(data + b"\n" * (WINDOW + 1000), spec)
+    assert issues == [(first + 2, f"{spec.key}: block {first + 2}: not the writer's layout "
+                       "after the last block")]  # fmt: skip
+    # the same padding within the window: the same places
+    issues = _layout(lines[0] + b"\n" + b" \n" * 1000 + b"\n".join(lines[1:]), spec)
+    assert [seq for seq, _ in issues] == [first + 1], issues
+    # blanks on a block's own line, beyond the window: that line is a break (its bytes could
+    # not be compared), and so are the bytes before the next block
+    issues = _layout(lines[0] + b" " * (WINDOW + 1000) + b"\n" + b"\n".join(lines[1:]), spec)
+    assert [seq for seq, _ in issues] == [first, first + 1], issues
+    assert "on this block's line" in issues[0][1]
+    assert "bytes 0-0" not in issues[0][1]
+
+
+def test_damaged_lines_are_packed_in_flat_memory() -> None:
+    """The links of a run of damaged values (binary noise in Ion text: one per line) are one
+    entry, and still read back one link per position."""
+    links = Links()
+    real = Link(0, 5, b"h" * 32, b"p" * 32, True)
+    links.append(real)
+    for i in range(1, 100_001):
+        links.append(Link(i, None, None, None, False))
+    links.append(Link(100_001, 7, None, b"", False))
+    assert len(links) == 100_002
+    assert links[0] == real
+    assert links[-1] == Link(100_001, 7, None, b"", False)
+    assert links[50_000] == Link(50_000, None, None, None, False)
+    assert len(pickle.dumps(links)) < 2000  # what a worker sends back
+    assert list(links) == [real, *(Link(i, None, None, None, False) for i in range(1, 100_001)),
+                           Link(100_001, 7, None, b"", False)]  # fmt: skip
+    links[70_000] = Link(70_000, 3, b"x" * 32, None, True)  # a slot inside the run
+    assert links[70_000] == Link(70_000, 3, b"x" * 32, None, True)
+    assert links[69_999] == Link(69_999, None, None, None, False)
+    assert links[70_001] == Link(70_001, None, None, None, False)
+    assert len(links) == 100_002
+    gap = Links([Link(0, None, None, None, False), Link(2, None, None, None, False)])
+    assert list(gap) == [Link(0, None, None, None, False), Link(2, None, None, None, False)]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
