@@ -49,13 +49,12 @@ _NULL_TQ = {0: 0x0F, 1: 0x1F, 2: 0x2F, 3: 0x4F, 4: 0x5F, 5: 0x6F, 6: 0x7F,
 _NULLS = {code: bytes((0x0B, tq, 0x0E)) for code, tq in _NULL_TQ.items()}
 _FALSE = b"\x0b\x10\x0e"
 _TRUE = b"\x0b\x11\x0e"
-_ZERO_INT = b"\x0b\x20\x0e"
-_ZERO_FLOAT = b"\x0b\x40\x0e"
 _SYMBOL_ZERO = b"\x0b\x71\x0e"
 _END = b"\x0e"
 
-# Timestamp precision (amazon.ion TimestampPrecision value) for YEAR, MONTH, DAY, MINUTE, SECOND.
-_YEAR, _MONTH, _DAY, _MINUTE, _SECOND = 0, 1, 2, 3, 4
+# Timestamp precision (amazon.ion TimestampPrecision value) for MONTH, DAY, MINUTE, SECOND (YEAR,
+# 0, is below them all).
+_MONTH, _DAY, _MINUTE, _SECOND = 1, 2, 3, 4
 _MAX_CACHED_NAMES = 4096
 
 
@@ -168,8 +167,8 @@ def _timestamp_repr(ts: Any) -> bytes:
         out += bytes((0x80 | utc.second,))
         fraction = ts.fractional_seconds
         if fraction is None:  # older amazon.ion: microseconds + digit count
-            places = ts.fractional_precision or 0
-            if places:
+            places = ts.fractional_precision
+            if places:  # (None or 0: no fraction)
                 fraction = Decimal(ts.microsecond // 10 ** (6 - places)).scaleb(-places)
         if fraction is not None:
             _, digits, exponent = fraction.as_tuple()
@@ -252,11 +251,9 @@ def _make_serializer(digest: HashFunction | None) -> Callable[[Any], bytes]:
         return _TRUE if v else _FALSE
 
     def integer(v: int) -> bytes:
-        if v > 0:
+        if v >= 0:  # (0 is 0B 20 0E: an empty magnitude)
             return b"\x0b\x20" + _escape(v.to_bytes((v.bit_length() + 7) >> 3, "big")) + _END
-        if v < 0:
-            return b"\x0b\x30" + _escape(_magnitude(-v)) + _END
-        return _ZERO_INT
+        return b"\x0b\x30" + _escape(_magnitude(-v)) + _END
 
     def symbol(v: Any) -> bytes:
         return token(v) if v.text is None else b"\x0b\x70" + _escape_text(v.text) + _END
@@ -266,11 +263,11 @@ def _make_serializer(digest: HashFunction | None) -> Callable[[Any], bytes]:
         return b"\x0b\x80" + (data if v.isprintable() else _escape(data)) + _END
 
     def lob(v: Any) -> bytes:
-        tq = b"\x0b\x90" if int(getattr(v, "ion_type", 9)) == 8 else b"\x0b\xa0"
+        tq = b"\x0b\x90" if getattr(v, "ion_type", None) == 8 else b"\x0b\xa0"  # clob, blob
         return tq + _escape(bytes(v)) + _END
 
     def sequence(v: Any) -> bytes:
-        tq = b"\x0b\xc0" if int(getattr(v, "ion_type", 10)) == 11 else b"\x0b\xb0"
+        tq = b"\x0b\xc0" if getattr(v, "ion_type", None) == 11 else b"\x0b\xb0"  # sexp, list
         return tq + b"".join(map(value, v)) + _END
 
     if digest is None:

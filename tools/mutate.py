@@ -293,8 +293,10 @@ def _status(wait_status: int) -> tuple[str, int]:
         return ("timeout" if os.WTERMSIG(wait_status) in (signal.SIGALRM, signal.SIGKILL)
                 else "error"), -os.WTERMSIG(wait_status)  # fmt: skip
     code = os.WEXITSTATUS(wait_status)
-    # 1: a test failed; 2: collection was interrupted (the mutant does not even import)
-    return {0: "survived", 1: "killed", 2: "killed"}.get(code, "error"), code
+    # 1: a test failed; 2: collection was interrupted (the mutant does not even import); 4: a
+    # selected node id (file::test) was not collected because its module failed to import,
+    # which, the unmutated code having passed the same selection, only the mutant can cause
+    return {0: "survived", 1: "killed", 2: "killed", 4: "killed"}.get(code, "error"), code
 
 
 def run_all(
@@ -326,6 +328,7 @@ class Target:
     tests: list[str]
     equivalent: dict[str, str] = field(default_factory=dict)
     plugins: list[str] = field(default_factory=list)  # pytest plugins the tests need
+    match: str = ""  # only the mutants whose line matches (e.g. the functions of one check)
 
     @property
     def pytest_args(self) -> list[str]:
@@ -357,7 +360,8 @@ def mutate(
 ) -> bool:
     source = Path(target.file).read_text()
     module, filename = _module_name(target.file), str(Path(target.file).resolve())
-    mutants = [m for m in find_mutants(source) if re.search(match, str(m))]
+    mutants = [m for m in find_mutants(source) if re.search(target.match, str(m))
+               and re.search(match, str(m))]  # fmt: skip
     print(f"{target.file}: {len(mutants)} mutants; tests: {' '.join(target.tests)}", flush=True)
     started = time.monotonic()
     original = compile(source, filename, "exec")
@@ -422,8 +426,8 @@ def _targets(args: argparse.Namespace) -> list[Target]:
                                                                else {})}}  # fmt: skip
         if not listed[args.file].get("tests"):
             raise SystemExit(f"no tests for {args.file}: give them after --")
-    return [Target(f, t["tests"], notes.get(f, {}), [*t.get("plugins", []), *args.plugin])
-            for f, t in listed.items()]  # fmt: skip
+    return [Target(f, t["tests"], notes.get(f, {}), [*t.get("plugins", []), *args.plugin],
+                   t.get("match", "")) for f, t in listed.items()]  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -452,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list:
         for target in targets:
             for m in find_mutants(Path(target.file).read_text()):
-                if re.search(args.match, str(m)):
+                if re.search(target.match, str(m)) and re.search(args.match, str(m)):
                     print(f"{target.file}: {m}")
         return 0
     _preload()

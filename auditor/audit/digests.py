@@ -85,10 +85,7 @@ def _b64(value: Any, where: str) -> bytes:
     return formats.b64decode(value, where)
 
 
-_PROOFS_JSON_FIELDS = frozenset({
-    "Ledger", "Digest", "DigestTipAddress", "Export", "LastBlockNum", "LastBlockTimestamp",
-    "Proof",
-})  # fmt: skip
+_PROOFS_JSON_OPTIONAL = frozenset({"Ledger", "Export", "LastBlockTimestamp"})
 
 
 def _proofs_json(doc: Mapping[str, Any], out: DigestInput) -> None:
@@ -97,7 +94,7 @@ def _proofs_json(doc: Mapping[str, Any], out: DigestInput) -> None:
     where = f"{out.source}:"
     out.kind = "proofs-json"
     formats.check_fields(doc, where, {"Digest", "DigestTipAddress", "LastBlockNum", "Proof"},
-                         _PROOFS_JSON_FIELDS)  # fmt: skip
+                         _PROOFS_JSON_OPTIONAL)  # fmt: skip
     out.digest = _b64(doc["Digest"], f"{where} Digest")
     tip = doc["DigestTipAddress"]
     at = f"{where} DigestTipAddress"

@@ -270,17 +270,8 @@ class Reducer:
                     actual=f"sequenceNo {seq}",
                 )
                 self._break_frontier(expected, "the sequence is broken")
-            elif self.prev_hash is not None and link.previous != self.prev_hash:
-                what = (
-                    "is not the blockHash of"
-                    if link.previous
-                    else "is not a hash: it cannot link to"
-                )
-                self._fail(
-                    "chain", f"{spec.key}: block {seq}: previousBlockHash {what} block "
-                    f"{self.prev_seq}", seq, spec.key,
-                    expected=b64(self.prev_hash), actual=b64(link.previous),
-                )  # fmt: skip
+            else:
+                self._check_link(seq, link.previous, spec.key)
             if (
                 seq == self.base_tip
                 and self.base is not None
@@ -327,6 +318,17 @@ class Reducer:
         if first_link is not None and last_link is not None:
             summary["first"], summary["last"] = first_link.seq, last_link.seq
         self._fingerprint(result, spec, complete, first_link, last_link, hashes.hexdigest())
+
+    def _check_link(self, seq: int, previous: bytes | None, key: str) -> None:
+        """The chain check: block ``seq``'s previousBlockHash (``None``: not a hash) must be
+        the blockHash of the block linked before it, when that block's hash is known."""
+        if self.prev_hash is None or previous == self.prev_hash:
+            return
+        what = "is not the blockHash of" if previous else "is not a hash: it cannot link to"
+        self._fail(
+            "chain", f"{key}: block {seq}: previousBlockHash {what} block {self.prev_seq}", seq,
+            key, expected=b64(self.prev_hash), actual=b64(previous),
+        )  # fmt: skip
 
     def _check_range(self, result: ObjectResult, spec: ObjectSpec, first: Any, last: Any) -> None:
         if spec.name_first is None or spec.name_last is None or first is None or last is None:
@@ -392,12 +394,8 @@ class Reducer:
             self._fail("sequence", f"{spec.key}: holds blocks {spec.name_first}-{spec.name_last},"
                        f" block {expected} was expected", min(expected, spec.name_first),
                        spec.key)  # fmt: skip
-        elif self.prev_hash is not None and old.first_previous != self.prev_hash:
-            self._fail(
-                "chain", f"{spec.key}: block {spec.name_first}: previousBlockHash is not the "
-                f"blockHash of block {self.prev_seq}", spec.name_first, spec.key,
-                expected=b64(self.prev_hash), actual=b64(old.first_previous),
-            )  # fmt: skip
+        else:
+            self._check_link(spec.name_first, old.first_previous, spec.key)
         self.prev_seq, self.prev_hash = spec.name_last, old.last_hash
         self.last_seq, self.last_hash = spec.name_last, old.last_hash
 

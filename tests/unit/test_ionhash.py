@@ -158,3 +158,87 @@ def test_long_coefficients_beyond_pythons_int_string_limit() -> None:
     body = serialized(value)
     assert body[:3] == b"\x0b\x50\x80"  # decimal, exponent 0
     assert int.from_bytes(_unescape(body[3:-1]), "big") == int(value)
+
+
+def _binary_body(value: Any) -> tuple[int, bytes]:
+    """amazon.ion's Ion binary encoding of one scalar: (type code, body after its length)."""
+    data = simpleion.dumps(value, binary=True)[4:]  # after the version marker
+    descriptor, rest = data[0], data[1:]
+    if descriptor & 0x0F == 14:  # the length follows as a VarUInt
+        while not rest[0] & 0x80:
+            rest = rest[1:]
+        rest = rest[1:]
+    return descriptor >> 4, rest
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9999T", "8192-12T", "0001-01-01", "9999-12-31T23:59Z", "2001-02-03T04:05:06-23:59",
+        "2001-02-03T04:05:06.123456+23:59", "0001-01-01T00:00:00.5Z", "2400-02-29T12:00:00.00Z",
+        "1.5", "-1.5", "123456789012345678901234567890.123", "1d300", "-1d-300", "7d-6112",
+        "0.000", "-0.000", "128.0", "-128.0", "255", "256", "-256", "65535", "-65536",
+        "18446744073709551616", "-18446744073709551615", "1.5e0", "-2.5e-300", "+inf", "-inf",
+    ],
+)  # fmt: skip
+def test_scalar_representation_is_the_ion_binary_body(text: str) -> None:
+    """The Ion Hash representation of a scalar is its Ion binary body (spec §3), escaped: checked
+    against amazon.ion's writer for values at the edges of each field's width."""
+    value = simpleion.loads(text)
+    code, body = _binary_body(value)
+    framed = serialized(value)
+    assert framed[0] == 0x0B
+    assert framed[1] >> 4 == code, text
+    assert framed[-1] == 0x0E
+    assert _unescape(framed[2:-1]) == body, text
+    # and the project's own value model hashes the same bytes
+    from auditor import ion
+
+    (ours,) = ion.loads(text, "t")
+    assert serialized(ours) == framed, text
+
+
+@pytest.mark.parametrize("text", ["2001-02-03T04:05:06.1Z", "2001-02-03T04:05:06.000120+01:00",
+                                  "2001-02-03T04:05:06.123456Z", "2001-02-03T04:05:06.123Z",
+                                  "2001-02-03T04:05:06.07Z", "2001-02-03T04:05:06Z"])  # fmt: skip
+def test_timestamps_of_older_amazon_ion_without_fractional_seconds(text: str) -> None:
+    """amazon.ion before fractional_seconds kept microseconds and a digit count: the same
+    timestamp, the same hash."""
+    modern = simpleion.loads(text)
+    older = simpleion.loads(text)
+    older.fractional_seconds = None
+    assert older.fractional_precision == modern.fractional_precision
+    assert serialized(older) == serialized(modern)
+
+
+def test_an_amazon_timestamp_without_precision_is_refused() -> None:
+    from amazon.ion.core import Timestamp
+
+    with pytest.raises(MalformedError) as info:
+        ion_hash(Timestamp(2001, 1, 1))  # built by hand: its Ion precision would be a guess
+    assert info.value.reason == "timestamp-precision"
+
+
+def test_a_fraction_of_seventy_digits() -> None:
+    """Ion fractions have no digit limit: an exponent of -70 is beyond the small-VarInt table.
+    (amazon.ion's readers misread such text, the C extension beyond 9 digits and the pure-Python
+    one beyond 28: its Timestamp is built here from the exact Decimal.)"""
+    from amazon.ion.core import Timestamp, TimestampPrecision
+
+    from auditor import ion
+
+    digits = "1234567" * 10
+    text = f"2001-02-03T04:05:06.{digits}-08:00"
+    (ours,) = ion.loads(text, "t")
+    whole = serialized(simpleion.loads("2001-02-03T04:05:06-08:00"))
+    coefficient = int(digits)
+    magnitude = coefficient.to_bytes((coefficient.bit_length() + 7) // 8, "big")
+    if magnitude[0] & 0x80:  # an Int keeps the top bit for its sign
+        magnitude = b"\0" + magnitude
+    expected = _unescape(whole[2:-1]) + _var_int_reference(-70) + magnitude
+    framed = serialized(ours)
+    assert _unescape(framed[2:-1]) == expected
+    tz = simpleion.loads("2001-02-03T04:05:06-08:00").tzinfo
+    theirs = Timestamp(2001, 2, 3, 4, 5, 6, None, tz, precision=TimestampPrecision.SECOND,
+                       fractional_seconds=Decimal("0." + digits))  # fmt: skip
+    assert serialized(theirs) == framed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -88,7 +89,19 @@ def test_the_targets_and_notes_name_real_files_and_mutants() -> None:
     for file, target in config["targets"].items():
         assert (ROOT / file).is_file(), file
         assert all((ROOT / t.split("::")[0]).exists() for t in target["tests"]), file
+        if "match" in target:  # a target restricted to some functions still selects mutants
+            mutants = MUTATE.find_mutants((ROOT / file).read_text())
+            assert any(re.search(target["match"], str(m)) for m in mutants), file
     for note in config["equivalent"]:
         keys = {m.key for m in MUTATE.find_mutants(Path(ROOT / note["file"]).read_text())}
         assert note["mutant"] in keys, note
         assert note["reason"]
+
+
+def test_a_mutant_that_breaks_collection_is_killed() -> None:
+    # pytest exits 2 when collection is interrupted, and 4 when a node id (file::test) finds
+    # nothing because its module failed to import: both are kills (the baseline collected)
+    assert MUTATE._status(0) == ("survived", 0)
+    for code in (1, 2, 4):
+        assert MUTATE._status(code << 8) == ("killed", code)
+    assert MUTATE._status(3 << 8) == ("error", 3)
