@@ -169,7 +169,7 @@ def served(
     except (KeyError, TypeError) as e:
         raise IntegrityError("index", f"{path}: {where}: revision lacks {e}", where) from e
     for field, (journal, stored) in found.items():
-        if not _same(journal, stored):
+        if not same_column(journal, stored):
             raise mismatch(path, where, _COLUMN[field], stored, journal)
     if _kind(value) != kind:
         raise mismatch(path, where, "kind", kind, _kind(value))
@@ -213,7 +213,7 @@ _COLUMN = {
 }
 
 
-def _same(journal: Any, stored: Any) -> bool:
+def same_column(journal: Any, stored: Any) -> bool:
     """A journal value equals a column's value: an int an int, a string a string (a bool,
     a symbol, a decimal never)."""
     if type(stored) is int:

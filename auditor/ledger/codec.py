@@ -65,10 +65,11 @@ def timestamp(moment: datetime) -> Timestamp:
 def time_column(value: Any) -> str:
     """The text the ledger's ``tx_time``/``block_time`` columns hold for a timestamp: Python's
     ``str(datetime)`` of it (``2024-05-01 10:00:00.123000+00:00``), the form every ledger file
-    has used since the first one (amazon.ion's timestamps were datetimes). Anything else is
-    ``str(value)``, which no column holds, so a check comparing them fails."""
+    has used since the first one (amazon.ion's timestamps were datetimes). Anything else (a
+    string holding such text included) gives a text no column holds, so a check comparing them
+    fails."""
     if type(value) is not Timestamp:
-        return str(value)
+        return f"<not an Ion timestamp: {type(value).__name__}>"
     micros = 0 if value.fraction is None else int(value.fraction.scaleb(6))
     offset = value.offset
     zone = None if offset is None else UTC if offset == 0 else timezone(timedelta(minutes=offset))

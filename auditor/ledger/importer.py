@@ -277,8 +277,10 @@ class _Writer:
                 "names its table",
             ) from None  # fmt: skip
         table = self._table(entry, f"{where}: document {doc_id}")
-        data = revision.get("data")
-        kind = "data" if data is not None else "redacted" if "dataHash" in revision else "deleted"
+        data = revision.get("data")  # None for a data field holding Ion null: still data
+        kind = "data" if "data" in revision else "redacted" if "dataHash" in revision else (
+            "deleted"
+        )  # fmt: skip
         key = self._key(table, doc_id, version, kind, data, where)
         self.db.execute(
             "INSERT INTO revisions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -293,7 +295,9 @@ class _Writer:
     ) -> str:  # fmt: skip
         wanted = _wanted_key(data) if kind == "data" else None
         if version == 0:  # a new document (another version 0 of it: the UNIQUE index refuses)
-            return wanted if wanted is not None and self._free(table, wanted) else doc_id
+            if wanted is not None and self._free(table, wanted):
+                return wanted
+            return self._by_id(table, doc_id, where)
         last = self.db.execute(
             "SELECT table_name, key, version FROM revisions WHERE doc_id=? "
             "ORDER BY version DESC LIMIT 1",
@@ -321,6 +325,7 @@ class _Writer:
         if kind != "data" or old_key == wanted:
             return str(old_key)
         if old_key != doc_id:  # keyed by _k, and this revision has another _k (or none)
+            self._by_id(table, doc_id, where)
             self.db.execute("UPDATE revisions SET key=? WHERE doc_id=?", (doc_id, doc_id))
             return doc_id
         has_data = self.db.execute(
@@ -330,6 +335,23 @@ class _Writer:
             # its first data revision names its key
             self.db.execute("UPDATE revisions SET key=? WHERE doc_id=?", (wanted, doc_id))
             return wanted
+        return doc_id
+
+    def _by_id(self, table: str, doc_id: str, where: str) -> str:
+        """``doc_id`` as the document's key, unless a live document of ``table`` already has
+        it as its ``_k`` (two documents under one key: the ledger could not serve either).
+        The same document again (a second version 0) is left to the UNIQUE index."""
+        holder = self.db.execute(
+            "SELECT doc_id, kind FROM revisions WHERE table_name=? AND key=? "
+            "ORDER BY seq DESC, rev_index DESC LIMIT 1",
+            (table, doc_id),
+        ).fetchone()
+        if holder is not None and holder[0] != doc_id and holder[1] != "deleted":
+            raise _Refuse(
+                "malformed", f"{where}: document {doc_id} has no key of its own, and another "
+                f"document of table {table} has its id as its {KEY_FIELD}: the ledger cannot "
+                "index both",
+            )  # fmt: skip
         return doc_id
 
     def _free(self, table: str, key: str) -> bool:

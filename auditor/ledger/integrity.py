@@ -36,7 +36,7 @@ from typing import Any
 
 import proofs
 from auditor.formats import KEY_FIELD
-from auditor.ledger.check import REVISION_COLUMNS, key_of
+from auditor.ledger.check import REVISION_COLUMNS, key_of, same_column
 from auditor.ledger.codec import attach_revisions, decode, time_column
 from auditor.ledger.errors import IntegrityError, mismatch
 from auditor.ledger.store import (
@@ -191,11 +191,15 @@ class _Walk:
                 "previous_hash": (bytes(previous_hash), stated_previous),
                 "entries": (bytes(entries), b"".join(bytes(h) for h in frame["entriesHashList"])),
                 "revision_hashes": (bytes(hashes), b"".join(bytes(v["hash"]) for v in values)),
-                "tx_id": (tx_id, str(frame["transactionId"])),
-                "block_time": (block_time, time_column(frame["blockTimestamp"])),
             }
             for field, (stored, journal) in columns.items():
                 if stored != journal:
+                    raise mismatch(self.path, where, field, stored, journal)
+            for field, (stored, journal) in {
+                "tx_id": (tx_id, frame["transactionId"]),
+                "block_time": (block_time, time_column(frame["blockTimestamp"])),
+            }.items():  # exactly: a string column against a string
+                if not same_column(journal, stored):
                     raise mismatch(self.path, where, field, stored, journal)
             self._transaction(seq, frame, rows, values)
             previous = result.block_hash
@@ -303,17 +307,18 @@ class _Walk:
             kind_found = "data" if "data" in value else "redacted" if "dataHash" in value else (
                 "deleted"
             )  # fmt: skip
-            columns = {
-                "doc_id": (doc_id, str(metadata["id"])),
-                "version": (version, int(metadata["version"])),
-                "tx_id": (tx_id, str(metadata["txId"])),
+            columns = {  # the journal's values exactly: an int an int, a string a string
+                "doc_id": (doc_id, metadata["id"]),
+                "version": (version, metadata["version"]),
+                "tx_id": (tx_id, metadata["txId"]),
                 "tx_time": (tx_time, time_column(metadata["txTime"])),
                 "kind": (kind, kind_found),
-                "hash": (bytes(row_hash), bytes(value["hash"])),
             }
             for field, (stored, journal) in columns.items():
-                if stored != journal:
+                if not same_column(journal, stored):
                     raise mismatch(self.path, where, field, stored, journal)
+            if bytes(row_hash) != bytes(value["hash"]):
+                raise mismatch(self.path, where, "hash", row_hash, value["hash"])
 
     def orphans(self, count: int) -> None:
         row = self.db.execute(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -343,5 +344,97 @@ def test_redactions_qldb_left_unmatched_are_kept_and_checked(tmp_path: Path) -> 
     try:
         with pytest.raises(IntegrityError, match="redactionInfo"):
             ledger.verify_journal()
+    finally:
+        ledger.close()
+
+
+def test_a_revision_whose_data_is_ion_null_is_data(tmp_path: Path) -> None:
+    """``data: null`` is a data revision (its hash covers IonHash(null)), not a deletion: the
+    imported ledger verifies and serves it."""
+    journal = Journal()
+    journal.tx(("invoices", doc_id(1), 0, {"_k": "a", "n": 1}))
+    seq = len(journal.blocks)
+    metadata = {"id": doc_id(1), "version": 1, "txTime": _timestamp(seq), "txId": f"Tx{seq:020d}"}
+    revision = {"blockAddress": {"strandId": STRAND, "sequenceNo": seq},
+                "hash": dot(ion_hash(None), ion_hash(metadata)), "data": None,
+                "metadata": metadata}  # fmt: skip
+    info = {"statements": [{"statement": "UPDATE invoices ?", "startTime": _timestamp(seq),
+                            "statementDigest": ion_hash("UPDATE invoices ?")}],
+            "documents": {doc_id(1): {"tableName": "invoices", "tableId": TABLES["invoices"],
+                                      "statements": [0]}}}  # fmt: skip
+    journal._commit(info, [revision])
+    ledger = imported(journal, tmp_path)  # verify_journal passes
+    try:
+        history = ledger.document_history("invoices", doc_id(1))
+        assert [(r.version, r.data) for r in history][1] == (1, None)
+        kinds = ledger._db().execute("SELECT kind FROM revisions ORDER BY version").fetchall()
+        assert kinds == [("data",), ("data",)]
+    finally:
+        ledger.close()
+
+
+def test_a_document_id_that_is_another_documents_key_is_refused(tmp_path: Path) -> None:
+    """Document 2 has no _k, so it would be indexed by its id, which document 1 holds as its
+    _k: two live documents under one key cannot both be served, so nothing is created."""
+    journal = Journal()
+    journal.tx(("invoices", doc_id(1), 0, {"_k": doc_id(2), "n": 1}))
+    journal.tx(("invoices", doc_id(2), 0, {"n": 2}))
+    error = refused(journal, tmp_path)
+    assert error.status == "malformed"
+    assert f"document {doc_id(2)} has no key of its own" in str(error)
+
+
+@pytest.mark.parametrize("version", [Decimal(1), True, "1", 1.0, "x", [1]])
+def test_ledger_verify_compares_a_deletions_metadata_exactly(tmp_path: Path, version: Any) -> None:
+    """A QLDB deletion's hash is not recomputable, so its row's columns are what guards its
+    metadata: a version of another Ion type is an edit, named, never coerced or a crash."""
+    import sqlite3
+
+    from auditor.ledger import IntegrityError
+    from auditor.ledger.codec import decode, encode
+
+    journal = Journal()
+    journal.tx(("invoices", doc_id(1), 0, {"_k": "a", "n": 1}))
+    journal.tx(("invoices", doc_id(1), 1, None))  # a QLDB deletion
+    imported(journal, tmp_path).close()
+    db = sqlite3.connect(tmp_path / "l.db")
+    (blob,) = db.execute("SELECT revision FROM revisions WHERE version=1").fetchone()
+    value = decode(blob, "row")
+    value["metadata"]["version"] = version
+    db.execute("UPDATE revisions SET revision=? WHERE version=1", (encode(value),))
+    db.commit()
+    db.close()
+    ledger = Ledger.open(str(tmp_path / "l.db"))
+    try:
+        with pytest.raises(IntegrityError) as caught:
+            ledger.verify_journal()
+        assert "version is 1, the journal says" in str(caught.value)
+    finally:
+        ledger.close()
+
+
+def test_ledger_verify_refuses_a_txtime_that_is_a_string(tmp_path: Path) -> None:
+    """An imported deletion's txTime replaced by a string holding its column's text."""
+    import sqlite3
+
+    from auditor.ledger import IntegrityError
+    from auditor.ledger.codec import decode, encode
+
+    journal = Journal()
+    journal.tx(("invoices", doc_id(1), 0, {"_k": "a", "n": 1}))
+    journal.tx(("invoices", doc_id(1), 1, None))
+    imported(journal, tmp_path).close()
+    db = sqlite3.connect(tmp_path / "l.db")
+    blob, column = db.execute("SELECT revision, tx_time FROM revisions WHERE version=1").fetchone()
+    value = decode(blob, "row")
+    value["metadata"]["txTime"] = column
+    db.execute("UPDATE revisions SET revision=? WHERE version=1", (encode(value),))
+    db.commit()
+    db.close()
+    ledger = Ledger.open(str(tmp_path / "l.db"))
+    try:
+        with pytest.raises(IntegrityError) as caught:
+            ledger.verify_journal()
+        assert "tx_time" in str(caught.value)
     finally:
         ledger.close()
