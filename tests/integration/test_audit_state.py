@@ -178,3 +178,32 @@ def test_the_state_file_is_not_trusted_on_its_word(ledger: Ledger, tmp_path: Pat
     result = run(tmp_path / "night2", "--state", state, "--state-key", key)
     assert result.exit_code == 2
     assert "writer rules" in result.stderr
+
+
+def test_an_authenticated_state_attests_an_export_that_did_not_grow(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """Night 1 is attested by a trusted key; night 2 audits the same blocks with the state and
+    its key only: the anchor is the authenticated state (exit 0, the claim says so). Without the
+    key the same run attests nothing (exit 3)."""
+    state, key = tmp_path / "audit.state", tmp_path / "state.key"
+    export_to(ledger, tmp_path / "night1", "ion_binary", ledger.tip() + 1)
+    code, first, err = report_of(tmp_path / "night1", "--state", state, "--state-key", key,
+                                 "--trust-key", ledger.vkey)  # fmt: skip
+    assert code == 0, err
+    claims = {c["name"]: c for c in first["verdict"]["claims"]}
+    assert claims["anchor"]["status"] == "proven"
+    assert "equals the digest of blocks 0.." in claims["anchor"]["text"]
+    plain = tmp_path / "plain.state"
+    plain.write_text(state.read_text())
+    code, second, err = report_of(tmp_path / "night1", "--state", state, "--state-key", key,
+                                  "--rules", "writer")  # fmt: skip
+    assert code == 0, err
+    claims = {c["name"]: c for c in second["verdict"]["claims"]}
+    assert claims["anchor"]["status"] == "proven"
+    assert "no block was added since the run of" in claims["anchor"]["text"]
+    assert "--state-key" in claims["anchor"]["anchor"]
+    code, third, _ = report_of(tmp_path / "night1", "--state", plain, "--rules", "writer")
+    assert code == 3
+    claims = {c["name"]: c for c in third["verdict"]["claims"]}
+    assert claims["anchor"]["status"] == "not-proven"
