@@ -384,10 +384,10 @@ def test_a_document_id_that_is_another_documents_key_is_refused(tmp_path: Path) 
     assert f"document {doc_id(2)} has no key of its own" in str(error)
 
 
-@pytest.mark.parametrize("version", [Decimal(1), True, "1", 1.0, "x", [1]])
-def test_ledger_verify_compares_a_deletions_metadata_exactly(tmp_path: Path, version: Any) -> None:
-    """A QLDB deletion's hash is not recomputable, so its row's columns are what guards its
-    metadata: a version of another Ion type is an edit, named, never coerced or a crash."""
+def _edited_deletion(tmp_path: Path, field: str, value: Any) -> str:
+    """Import a document and its QLDB deletion, set the deletion row's ``metadata.<field>`` to
+    ``value`` (a callable gets the row's ``tx_time`` column), and return what ``ledger verify``
+    says (it must refuse)."""
     import sqlite3
 
     from auditor.ledger import IntegrityError
@@ -398,43 +398,28 @@ def test_ledger_verify_compares_a_deletions_metadata_exactly(tmp_path: Path, ver
     journal.tx(("invoices", doc_id(1), 1, None))  # a QLDB deletion
     imported(journal, tmp_path).close()
     db = sqlite3.connect(tmp_path / "l.db")
-    (blob,) = db.execute("SELECT revision FROM revisions WHERE version=1").fetchone()
-    value = decode(blob, "row")
-    value["metadata"]["version"] = version
-    db.execute("UPDATE revisions SET revision=? WHERE version=1", (encode(value),))
+    blob, column = db.execute("SELECT revision, tx_time FROM revisions WHERE version=1").fetchone()
+    row = decode(blob, "row")
+    row["metadata"][field] = value(column) if callable(value) else value
+    db.execute("UPDATE revisions SET revision=? WHERE version=1", (encode(row),))
     db.commit()
     db.close()
     ledger = Ledger.open(str(tmp_path / "l.db"))
     try:
         with pytest.raises(IntegrityError) as caught:
             ledger.verify_journal()
-        assert "version is 1, the journal says" in str(caught.value)
+        return str(caught.value)
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("version", [Decimal(1), True, "1", 1.0, "x", [1]])
+def test_ledger_verify_compares_a_deletions_metadata_exactly(tmp_path: Path, version: Any) -> None:
+    """A QLDB deletion's hash is not recomputable, so its row's columns are what guards its
+    metadata: a version of another Ion type is an edit, named, never coerced or a crash."""
+    assert "version is 1, the journal says" in _edited_deletion(tmp_path, "version", version)
 
 
 def test_ledger_verify_refuses_a_txtime_that_is_a_string(tmp_path: Path) -> None:
     """An imported deletion's txTime replaced by a string holding its column's text."""
-    import sqlite3
-
-    from auditor.ledger import IntegrityError
-    from auditor.ledger.codec import decode, encode
-
-    journal = Journal()
-    journal.tx(("invoices", doc_id(1), 0, {"_k": "a", "n": 1}))
-    journal.tx(("invoices", doc_id(1), 1, None))
-    imported(journal, tmp_path).close()
-    db = sqlite3.connect(tmp_path / "l.db")
-    blob, column = db.execute("SELECT revision, tx_time FROM revisions WHERE version=1").fetchone()
-    value = decode(blob, "row")
-    value["metadata"]["txTime"] = column
-    db.execute("UPDATE revisions SET revision=? WHERE version=1", (encode(value),))
-    db.commit()
-    db.close()
-    ledger = Ledger.open(str(tmp_path / "l.db"))
-    try:
-        with pytest.raises(IntegrityError) as caught:
-            ledger.verify_journal()
-        assert "tx_time" in str(caught.value)
-    finally:
-        ledger.close()
+    assert "tx_time" in _edited_deletion(tmp_path, "txTime", lambda column: column)

@@ -7,37 +7,16 @@ from __future__ import annotations
 import contextlib
 import io
 import random
-import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import ion_strategies as ist
 import pytest
 
 import auditor.ion as ion
 from auditor.ion import IonError
+from tests.fuzz.harness import alarm
 
 PER_INPUT_SECONDS = 2.0
-
-
-class HangError(Exception):
-    pass
-
-
-@contextmanager
-def alarm(seconds: float) -> Iterator[None]:
-    def handler(signum: int, frame: Any) -> None:
-        raise HangError
-
-    previous = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def read_all_ways(data: bytes) -> None:
