@@ -159,10 +159,21 @@ class Source:
             with f:
                 yield f
             return
+        with self._s3_errors(location):
+            body = _s3().get_object(Bucket=self.bucket, Key=location)["Body"]
+        try:
+            yield body
+        finally:
+            body.close()
+
+    @contextlib.contextmanager
+    def _s3_errors(self, location: str) -> Iterator[None]:
+        """S3's errors for the object at ``location``: a missing key is
+        :class:`MissingObjectError`, any other :class:`SourceError` naming the object."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            body = _s3().get_object(Bucket=self.bucket, Key=location)["Body"]
+            yield
         except ClientError as e:
             code = e.response.get("Error", {}).get("Code", "error")
             if code in ("NoSuchKey", "404", "NotFound"):
@@ -170,10 +181,6 @@ class Source:
             raise SourceError(f"s3://{self.bucket}/{location}: cannot read ({code})") from e
         except BotoCoreError as e:
             raise SourceError(f"s3://{self.bucket}/{location}: cannot read ({e})") from e
-        try:
-            yield body
-        finally:
-            body.close()
 
     def read(self, location: str) -> bytes:
         """The bytes at ``location`` (a path or key from :meth:`location`)."""
@@ -186,20 +193,10 @@ class Source:
             except OSError as e:
                 raise SourceError(f"{location}: cannot read ({e.strerror})") from e
             return data
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            response = _s3().get_object(Bucket=self.bucket, Key=location)
-            body = response["Body"]
+        with self._s3_errors(location):
+            body = _s3().get_object(Bucket=self.bucket, Key=location)["Body"]
             try:
                 data = body.read(MAX_READ_BYTES + 1)
             finally:
                 body.close()
-        except ClientError as e:
-            code = e.response.get("Error", {}).get("Code", "error")
-            if code in ("NoSuchKey", "404", "NotFound"):
-                raise MissingObjectError(f"s3://{self.bucket}/{location}: not found") from e
-            raise SourceError(f"s3://{self.bucket}/{location}: cannot read ({code})") from e
-        except BotoCoreError as e:
-            raise SourceError(f"s3://{self.bucket}/{location}: cannot read ({e})") from e
         return bytes(data)
