@@ -291,6 +291,21 @@ def _make_serializer(digest: HashFunction | None) -> Callable[[Any], bytes]:
             return fields(v.iteritems())
         return fields([(k, x) for k, values in store.items() for x in values])
 
+    # s(v) of recent timestamps by identity (a block's revisions share one txTime object when
+    # read by auditor.ion); each entry keeps its timestamp alive, so no other object can have
+    # its id while the entry is there.
+    stamps: dict[int, tuple[iv.Timestamp, bytes]] = {}
+
+    def timestamp(v: iv.Timestamp) -> bytes:
+        hit = stamps.get(id(v))
+        if hit is not None:
+            return hit[1]
+        framed = b"\x0b\x60" + _escape(_model_timestamp_repr(v)) + _END
+        if len(stamps) >= _MAX_CACHED_NAMES:
+            stamps.clear()
+        stamps[id(v)] = (v, framed)
+        return framed
+
     def annotated(v: iv.Annotated) -> bytes:
         inner = v.value
         f = table.get(type(inner)) or resolve(type(inner))
@@ -298,7 +313,7 @@ def _make_serializer(digest: HashFunction | None) -> Callable[[Any], bytes]:
 
     by_type: list[tuple[type, Callable[[Any], bytes]]] = [
         (iv.Symbol, lambda v: name(v.text)),
-        (iv.Timestamp, lambda v: b"\x0b\x60" + _escape(_model_timestamp_repr(v)) + _END),
+        (iv.Timestamp, timestamp),
         (iv.Annotated, annotated),
         (iv.SExp, lambda v: b"\x0b\xc0" + b"".join(map(value, v.items)) + _END),
         (iv.Clob, lambda v: b"\x0b\x90" + _escape(v.data) + _END),

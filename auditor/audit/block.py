@@ -34,7 +34,9 @@ from proofs.qldb import verify_revision
 
 MAX_ISSUES_PER_OBJECT = 50
 
-BlockSink = Callable[[int | None, Any, bool], None]  # on_block(seq, block | None, verified)
+RawBlock = tuple[bytes, list[str | None]]  # a block's Ion binary bytes and their symbol table
+BlockSink = Callable[[int | None, Any, bool, RawBlock | None], None]
+"""``on_block(seq, block | None, verified, raw)``: see :mod:`auditor.audit.objects`."""
 
 _WRITER_BLOCK = (
     "blockAddress", "transactionId", "blockTimestamp", "blockHash", "entriesHash",
@@ -56,6 +58,7 @@ def verify_one(
     damage: DamageError | None,
     rules: JsonRules | None,
     on_block: BlockSink | None = None,
+    raw: RawBlock | None = None,
 ) -> None:
     """Check the value at ``position`` of the object (or record ``damage``, found instead of a
     block) and record the outcome on ``result`` (see the module doc)."""
@@ -93,7 +96,7 @@ def verify_one(
         _link(result, position, seq, block, verified=False)
         counts.blocks_failed += 1
         if on_block is not None:
-            on_block(seq if seq is not None else expected_seq, None, False)
+            on_block(seq if seq is not None else expected_seq, None, False, None)
         return
     except VerificationError as e:
         _block_issue(
@@ -104,7 +107,7 @@ def verify_one(
         _link(result, position, seq, block, verified=False)
         counts.blocks_failed += 1
         if on_block is not None:
-            on_block(seq if seq is not None else expected_seq, None, False)
+            on_block(seq if seq is not None else expected_seq, None, False, None)
         return
     except Exception as e:  # noqa: BLE001 - a shape no check foresaw: reported, never raised
         kind = FAILED if writer else MALFORMED
@@ -118,7 +121,7 @@ def verify_one(
         _link(result, position, seq, block, verified=False)
         counts.blocks_failed += 1
         if on_block is not None:
-            on_block(seq if seq is not None else expected_seq, None, False)
+            on_block(seq if seq is not None else expected_seq, None, False, None)
         return
     counts.blocks_verified += 1
     if rules is not None:
@@ -137,7 +140,7 @@ def verify_one(
         Link(position, checked.sequence_no, checked.block_hash, _previous(block), verified=True)
     )
     if on_block is not None:
-        on_block(checked.sequence_no, block, True)
+        on_block(checked.sequence_no, block, True, raw)
 
 
 def late_layout(result: ObjectResult, spec: ObjectSpec, position: int, problem: str) -> None:

@@ -42,9 +42,10 @@ object's size and value limits, its unreadable and empty verdicts, and the open
 (:func:`fetch_and_verify`).
 
 ``on_block`` (optional, in-process callers only: ``ledger import``) is called once per block
-position, in order, after the block was checked: ``on_block(seq, block, verified)`` with the
-block's value when ``verify_block`` passed (``verified`` True), else ``None``; ``seq`` is the
-stated sequenceNo, or the one its position in the object gives.
+position, in order, after the block was checked: ``on_block(seq, block, verified, raw)`` with
+the block's value when ``verify_block`` passed (``verified`` True), else ``None``; ``seq`` is the
+stated sequenceNo, or the one its position in the object gives; ``raw`` is, for a verified
+block of an Ion binary object, the bytes it was read from and their symbol table (else None).
 """
 
 from __future__ import annotations
@@ -55,7 +56,14 @@ import time
 from collections.abc import Callable
 
 from auditor import budget, ion
-from auditor.audit.block import BlockSink, add_issue, is_struct, late_layout, verify_one
+from auditor.audit.block import (
+    BlockSink,
+    RawBlock,
+    add_issue,
+    is_struct,
+    late_layout,
+    verify_one,
+)
 from auditor.audit.jsonrules import JSON_TYPE_LOSS, JsonRules
 from auditor.audit.model import FAILED, MALFORMED, Issue, ObjectResult, ObjectSpec
 from auditor.audit.stream import (
@@ -92,6 +100,11 @@ def verify_object(
     binary = spec.fmt == "ion_binary" or (spec.fmt == "ion" and head.startswith(ion.IVM))
     writer = WriterBytes(tap, "binary" if binary else "text", spec.key) if tap.keep else None
     tail: Issue | None = None
+    last: list[RawBlock | None] = [None]  # the bytes of the value being checked, for on_block
+
+    def keep_bytes(data: bytes, texts: list[str | None]) -> None:
+        last[0] = (data, texts)
+
     blocks = damaged = 0
     first_damage = ""
     try:
@@ -101,7 +114,7 @@ def verify_object(
             raise UnreadableError("empty" if not head else "not-ion", "the object is empty" if not
                               head else "not Ion binary (no version marker)")  # fmt: skip
         else:
-            items = ion_items(tap, spec, binary, limits)
+            items = ion_items(tap, spec, binary, limits, keep_bytes if on_block else None)
         for position, (value, damage, start, end) in enumerate(items):
             if position >= MAX_BLOCKS_PER_OBJECT:
                 raise UnreadableError("too-many-blocks", f"more than {MAX_BLOCKS_PER_OBJECT} "
@@ -120,7 +133,8 @@ def verify_object(
                     if writer.shared:
                         writer.shared = False
                         late_layout(result, spec, position - 1, "more than one value on a line")
-            verify_one(result, spec, position, value, damage, rules, on_block)
+            raw, last[0] = last[0], None  # set by keep_bytes for this value only
+            verify_one(result, spec, position, value, damage, rules, on_block, raw)
             if deadline_passed(limits):
                 spent = f"over its parse budget ({budget.seconds():g} s; see --parse-budget)"
                 raise UnreadableError("budget", spent)

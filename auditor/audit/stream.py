@@ -132,12 +132,19 @@ Item = tuple[Any, DamageError | None, int, int]  # (value, damage, start, end)
 Loads = Callable[[bytes], Any]  # one JSON line -> its value; raises ValueError
 
 
-def ion_items(tap: Tap, spec: ObjectSpec, binary: bool, limits: ion.Limits) -> Iterator[Item]:
-    """Each top-level Ion value (or damaged stretch), resynchronising; raises UnreadableError."""
+def ion_items(
+    tap: Tap,
+    spec: ObjectSpec,
+    binary: bool,
+    limits: ion.Limits,
+    on_value: ion.ValueBytes | None = None,
+) -> Iterator[Item]:
+    """Each top-level Ion value (or damaged stretch), resynchronising; raises UnreadableError.
+    ``on_value``: see :func:`auditor.ion.stream_items` (Ion binary only)."""
     kind = "binary" if binary else "text"
     try:
         for value, start, end, error in ion.stream_items(
-            tap, spec.key, limits=limits, chunk_size=CHUNK, binary=binary
+            tap, spec.key, limits=limits, chunk_size=CHUNK, binary=binary, on_value=on_value
         ):  # fmt: skip
             if error is not None:
                 damage = DamageError(

@@ -41,7 +41,7 @@ from auditor.ion.limits import (
     line_column,
     render_path,
 )
-from auditor.ion.stream import Item, Readable, stream_binary, stream_text
+from auditor.ion.stream import Item, Readable, ValueBytes, stream_binary, stream_text
 from auditor.ion.text import iter_text
 from auditor.ion.writer import BinaryEncoder, dumps_binary, dumps_text
 from proofs.ionvalue import (
@@ -74,6 +74,7 @@ __all__ = [
     "TimestampPrecision",
     "TypedNull",
     "Value",
+    "ValueBytes",
     "dumps_binary",
     "dumps_text",
     "iter_values",
@@ -129,6 +130,7 @@ def stream_items(
     limits: Limits = DEFAULT_LIMITS,
     chunk_size: int = 65536,
     binary: bool | None = None,
+    on_value: ValueBytes | None = None,
 ) -> Iterator[Item]:
     """``(value, start, end, None)`` for each top-level user value and ``(None, start, end,
     error)`` for each damaged one, resynchronising after it: Ion text goes on at the next
@@ -137,12 +139,15 @@ def stream_items(
     length). Raises :class:`IonError` for what ends the input: the deadline and the total
     size (``Limits``), a value the input ends inside (``truncated``), a binary header that
     does not frame. ``binary``: read as Ion binary (True: the IVM is then required) or as
-    Ion text (False) whatever the bytes; None: Ion binary exactly when the IVM starts them."""
+    Ion text (False) whatever the bytes; None: Ion binary exactly when the IVM starts them.
+    ``on_value(data, texts)`` (Ion binary only) is called with each value's bytes and the
+    symbol table they were read under, just before the value is yielded."""
     head = _read_at_least(fp, 4)
     if binary is None:
         binary = head.startswith(IVM)
-    read = stream_binary if binary else stream_text
-    return read(fp, head, where, limits, chunk_size, resync=True)
+    if binary:
+        return stream_binary(fp, head, where, limits, chunk_size, resync=True, on_value=on_value)
+    return stream_text(fp, head, where, limits, chunk_size, resync=True)
 
 
 def _read_at_least(fp: Readable, n: int) -> bytes:

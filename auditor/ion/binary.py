@@ -171,6 +171,7 @@ class Decoder:
         # magnitudes of this many bytes never reach 10**max_digits (256**k < 10**max_digits)
         safe_int_bytes = max(0, int(limits.max_digits / 2.408239965311849) - 1)
         symbols: dict[int, Symbol] = {0: _SYMBOL_ZERO}
+        stamps: dict[bytes, Timestamp] = {}  # a timestamp's body bytes -> its (immutable) value
         from_bytes = int.from_bytes
 
         def text_of(sid: int, pos: int) -> str | None:
@@ -468,8 +469,12 @@ class Decoder:
                     symbol = Symbol(text_of(sid, body))
                     symbols[sid] = symbol
                 return symbol
-            if t == 6:
-                return timestamp(body, stop)
+            if t == 6:  # a value's timestamps repeat (txTime, blockTimestamp): decoded once
+                raw = data[body:stop]
+                stamp = stamps.get(raw)
+                if stamp is None:
+                    stamp = stamps[raw] = timestamp(body, stop)
+                return stamp
             if t == 1:
                 return td == 0x11
             if t == 3:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, Protocol
 
 from auditor.ion.binary import (
@@ -60,13 +60,25 @@ Item = tuple[Any, int, int, "IonError | None"]
 (resynchronising streams only): ``start``/``end`` are the input byte offsets of the damage."""
 
 
+ValueBytes = Callable[[bytes, list[str | None]], None]
+"""``on_value(data, texts)``: a user value's bytes and the symbol table they were read under."""
+
+
 def stream_binary(
-    fp: Readable, head: bytes, where: str, limits: Limits, chunk: int, resync: bool = False
+    fp: Readable,
+    head: bytes,
+    where: str,
+    limits: Limits,
+    chunk: int,
+    resync: bool = False,
+    on_value: ValueBytes | None = None,
 ) -> Iterator[Item]:
     """Top-level values of Ion binary. With ``resync``, a value whose header frames but whose
     body does not decode is yielded as damage and reading goes on at the next top-level value
     (its length is in its header); a header that does not frame, a value running past the end
-    (``truncated``), the input size and the deadline still end the stream with an error."""
+    (``truncated``), the input size and the deadline still end the stream with an error.
+    ``on_value`` is called with each user value's bytes and symbol table just before it is
+    yielded (not for damage)."""
     buf = bytearray(head)
     base = 0  # input offset of buf[0]
     pos = 4
@@ -171,6 +183,8 @@ def stream_binary(
                 continue
             budget.values += 1
             budget.check(start - base)
+            if on_value is not None:
+                on_value(data, texts)
             yield value, start, start + size, None
     except Fail as f:
         raise _error(f, where, base + f.pos) from None

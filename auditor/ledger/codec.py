@@ -5,7 +5,8 @@ own reader (:mod:`auditor.ion`: exact, bounded by the per-input budget, it canno
 damaged row is a :class:`DamagedError` naming the file, table, row and byte. Values are
 :mod:`proofs.ionvalue`'s model (``dict``, ``list``, ``str``, ``Decimal``, ``Timestamp`` …).
 :func:`encode` is :func:`auditor.ion.dumps_binary`, byte for byte what amazon.ion's C
-extension wrote for every value the ledger stores, so older ledger files read the same.
+extension wrote for every value the ledger stores, so older ledger files read the same;
+:func:`split_block` makes the same rows from an imported block's bytes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from auditor import budget, ion
+from auditor.ion import rebase
 from auditor.ledger.errors import DamagedError
 from proofs.ionvalue import Timestamp, TimestampPrecision
 
@@ -24,6 +26,15 @@ _MILLIS = [Decimal(n).scaleb(-3) for n in range(1000)]  # 0.000 .. 0.999, exact
 def encode(value: Any) -> bytes:
     """Ion binary (with its version marker) of one value."""
     return ion.dumps_binary((value,))
+
+
+def split_block(data: bytes, texts: list[str | None]) -> tuple[bytes, list[bytes]] | None:
+    """What :func:`encode` gives for a block's frame (its ``revisions`` an empty list) and for
+    each of its revisions, made from the bytes the block was read from (and the symbol table
+    they were read under) without encoding the values again: :func:`auditor.ion.rebase.split`,
+    the same bytes for input written as amazon.ion writes it, the same values always. None
+    when the block holds what is not re-based (then encode the values)."""
+    return rebase.split(data, texts, "revisions")
 
 
 def ion_text(value: Any) -> str:

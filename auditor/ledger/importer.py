@@ -46,13 +46,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.audit import AuditOptions, AuditReport, AuditUsageError, Progress, audit
+from auditor.audit.block import RawBlock
 from auditor.audit.engine import AuditRefutedError, SeqSet
 from auditor.audit.layout import LayoutError, locate
 from auditor.audit.model import FAILED
 from auditor.audit.source import Source, SourceError
 from auditor.formats import KEY_FIELD
 from auditor.ledger import store
-from auditor.ledger.codec import encode, time_column
+from auditor.ledger.codec import encode, split_block, time_column
 from auditor.ledger.errors import LedgerError, StorageError
 from auditor.ledger.keys import SignerKey, read_private
 from auditor.ledger.tree import add_leaf
@@ -143,7 +144,7 @@ class _Writer:
         self.redactions: set[tuple[str, int]] = set()  # what QLDB's redactionInfo names
         self.db.execute("BEGIN")
 
-    def __call__(self, seq: int | None, block: Any, verified: bool) -> None:
+    def __call__(self, seq: int | None, block: Any, verified: bool, raw: RawBlock | None) -> None:
         if seq is None:  # no blockAddress: no QLDB hash covers it, the ledger cannot place it
             self.unplaced = self.unplaced or f"the block after block {self.next_seq - 1}"
             self.stopped = self.stopped or "a block without a blockAddress"
@@ -165,7 +166,7 @@ class _Writer:
             self.stopped = self.stopped or f"block {seq} did not verify"
         if self.stopped:
             return
-        self._block(seq, block)
+        self._block(seq, block, raw)
         if self.pending >= COMMIT_EVERY:
             self.commit()
 
@@ -175,13 +176,19 @@ class _Writer:
         self.pending = 0
 
     # one block
-    def _block(self, seq: int, block: Any) -> None:
+    def _block(self, seq: int, block: Any, raw: RawBlock | None) -> None:
         where = f"block {seq}"
-        # the block without its revisions (stored once, per row); an empty list stands for
-        # the field, so that a block exported without one comes back without one
-        frame = {k: (v if k != "revisions" else []) for k, v in block.items()}
         revisions = block.get("revisions")
         revisions = [] if revisions is None else list(revisions)
+        # the block without its revisions (stored once, per row); an empty list stands for
+        # the field, so that a block exported without one comes back without one. From the
+        # export's bytes when they can be re-based (the same bytes as encoding the values)
+        rows = split_block(*raw) if raw is not None else None
+        if rows is not None and len(rows[1]) == len(revisions):
+            frame_blob, blobs = rows
+        else:
+            frame = {k: (v if k != "revisions" else []) for k, v in block.items()}
+            frame_blob, blobs = encode(frame), [encode(r) for r in revisions]
         tx_id, stamp = _text(block.get("transactionId")), block.get("blockTimestamp")
         if tx_id is None or type(stamp) is not Timestamp:
             raise _Refuse(
@@ -206,7 +213,7 @@ class _Writer:
         entries = b"".join(bytes(h) for h in block["entriesHashList"])
         self.db.execute(
             "INSERT INTO blocks VALUES (?,?,?,?,?,?,?,?)",
-            (seq, encode(frame), block_hash, previous, entries, b"".join(hashes), tx_id,
+            (seq, frame_blob, block_hash, previous, entries, b"".join(hashes), tx_id,
              time_column(stamp)),
         )  # fmt: skip
         add_leaf(self.db, seq, block_hash)
@@ -214,10 +221,10 @@ class _Writer:
             if "metadata" not in revision:
                 self.db.execute(
                     "INSERT INTO system_revisions VALUES (?,?,?,?)",
-                    (seq, index, hashes[index], encode(revision)),
+                    (seq, index, hashes[index], blobs[index]),
                 )
             else:
-                self._revision(seq, index, revision, documents, tx_id)
+                self._revision(seq, index, revision, blobs[index], documents, tx_id)
         self.pending += len(revisions) + 1
 
     def _table(self, entry: Any, where: str) -> str:
@@ -251,7 +258,7 @@ class _Writer:
         return ours
 
     def _revision(
-        self, seq: int, index: int, revision: Any, documents: Any, tx_id: str
+        self, seq: int, index: int, revision: Any, blob: bytes, documents: Any, tx_id: str
     ) -> None:  # fmt: skip
         where = f"block {seq}: revisions[{index}]"
         try:
@@ -285,7 +292,7 @@ class _Writer:
         self.db.execute(
             "INSERT INTO revisions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (doc_id, version, table, key, seq, index, tx_id, time_column(tx_time), kind,
-             bytes(revision["hash"]), encode(revision)),
+             bytes(revision["hash"]), blob),
         )  # fmt: skip
         self.revisions += 1
 

@@ -1,0 +1,215 @@
+"""Re-basing Ion binary: one value's bytes, read under one symbol table, written as a stream of
+its own (IVM, a local symbol table of just its symbols, the value) without decoding it.
+
+A journal export holds each block as one value under the data object's symbol table (thousands
+of symbols: every document id is a field name). A ledger row holds one revision as a stream of
+its own. :func:`split` makes those rows straight from the block's bytes: field names are
+renumbered, containers re-framed, and every scalar's bytes copied as they are. For input written
+the way :func:`auditor.ion.dumps_binary` writes (amazon.ion does too), the result is byte for
+byte ``dumps_binary`` of the decoded value (the same symbol order: a field's name before its
+contents); for any other valid input it decodes to the same value. Values holding symbols,
+s-expressions, annotations or NOP pads are not re-based (None): their symbol order depends on
+more than their field names, so the caller encodes the decoded value instead.
+
+Only bytes the reader (:mod:`auditor.ion.binary`) has already decoded may be passed here: this
+module frames, it does not validate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from auditor.ion.binary import _NULL, _VAR, LENGTHS, var_uint
+from auditor.ion.limits import Fail
+from auditor.ion.symbols import SYSTEM_IDS
+from auditor.ion.writer import _HEADS, _IVM, _SMALL_VAR_UINT, _framed, _var_uint
+from auditor.ion.writer import _header as _symbol_table
+
+_EMPTY_LIST = b"\xb0"
+
+
+class _NotRebasedError(Exception):
+    """The value holds something :func:`split` leaves to the encoder."""
+
+
+def split(data: bytes, texts: Sequence[str | None], field: str) -> tuple[bytes, list[bytes]] | None:
+    """For ``data``, the bytes of one top-level struct read under the symbol table ``texts``
+    (``texts[sid]`` is a symbol's text): the stream of that struct with its field ``field``
+    holding an empty list, and the stream of each element of that field's list. None when
+    ``data`` is not such a struct (no such field, or it does not hold a list), or holds what is
+    not re-based (see the module doc)."""
+    try:
+        return _Walker(data, texts).split(field)
+    except (_NotRebasedError, Fail, IndexError):  # (the latter two: bytes the reader refuses)
+        return None
+
+
+def rebase(data: bytes, texts: Sequence[str | None]) -> bytes | None:
+    """The stream of the one value ``data`` (read under ``texts``), or None (module doc)."""
+    walker = _Walker(data, texts)
+    try:
+        value, end = walker.value(0, len(data))
+    except (_NotRebasedError, Fail, IndexError):
+        return None
+    return walker.stream(value) if end == len(data) else None
+
+
+class _Walker:
+    """Walks one value's bytes; :meth:`value` re-bases one value into the current output
+    stream, whose symbol table grows as field names are met (:meth:`reset` starts another)."""
+
+    def __init__(self, data: bytes, texts: Sequence[str | None]) -> None:
+        self.data = data
+        self.texts = texts
+        self.reset()
+        self.value = self._value_function()
+
+    def reset(self) -> None:
+        self.table: dict[str | None, int] = {None: 0}
+        self.table.update(SYSTEM_IDS)
+        self.local: list[str] = []
+        self.remap: dict[int, bytes] = {}  # the input's symbol id -> the output's, encoded
+
+    def stream(self, value: bytes) -> bytes:
+        return (_symbol_table(tuple(self.local)) if self.local else _IVM) + value
+
+    def sid(self, old: int) -> bytes:
+        """The output's symbol id (a VarUInt) for the input's symbol id ``old``."""
+        text = self.texts[old] if old < len(self.texts) else None
+        if text is None:
+            if old:  # unknown text: the reader refuses it; never guessed here
+                raise _NotRebasedError
+            sid = 0
+        else:
+            sid = self.table.get(text)  # type: ignore[assignment]
+            if sid is None:
+                sid = self.table[text] = len(self.local) + 10
+                self.local.append(text)
+        encoded = _SMALL_VAR_UINT[sid] if sid < 128 else _var_uint(sid)
+        self.remap[old] = encoded
+        return encoded
+
+    def split(self, field: str) -> tuple[bytes, list[bytes]] | None:
+        data, value, sid = self.data, self.value, self.sid
+        td, body, stop = _header(data, 0, len(data))
+        if td >> 4 != 13 or LENGTHS[td] == _NULL or stop != len(data):
+            return None
+        parts: list[bytes] = []
+        spans: list[tuple[int, int]] | None = None
+        pos = body
+        while pos < stop:
+            old, pos = _field_sid(data, pos, stop)
+            parts.append(self.remap.get(old) or sid(old))
+            if old < len(self.texts) and self.texts[old] == field:
+                vtd, vbody, vstop = _header(data, pos, stop)
+                if spans is not None or vtd >> 4 != 11 or LENGTHS[vtd] == _NULL:
+                    return None
+                spans = _items(data, vbody, vstop)
+                parts.append(_EMPTY_LIST)
+                pos = vstop
+            else:
+                piece, pos = value(pos, stop)
+                parts.append(piece)
+        if spans is None:
+            return None
+        frame = self.stream(_framed(13, b"".join(parts)))
+        elements = []
+        for start, end in spans:
+            self.reset()
+            piece, _ = value(start, end)
+            elements.append(self.stream(piece))
+        return frame, elements
+
+    def _value_function(self) -> Callable[[int, int], tuple[bytes, int]]:
+        data = self.data
+        lengths = LENGTHS
+        struct_head, list_head = _HEADS[13], _HEADS[11]
+        walker = self
+
+        def value(pos: int, end: int) -> tuple[bytes, int]:
+            """The value at ``pos`` re-based, and where it ends."""
+            td = data[pos]
+            length = lengths[td]
+            body = pos + 1
+            if length < 0:
+                if length == _NULL:
+                    return data[pos:body], body  # a typed null (null.symbol has no symbol)
+                if length != _VAR or body >= end:
+                    raise _NotRebasedError
+                b = data[body]
+                if b & 0x80:
+                    length = b & 0x7F
+                    body += 1
+                else:
+                    length, body = var_uint(data, body, end)
+            stop = body + length
+            if stop > end:
+                raise _NotRebasedError
+            t = td >> 4
+            if t == 13:
+                remap = walker.remap
+                parts: list[bytes] = []
+                append = parts.append
+                at = body
+                while at < stop:
+                    b = data[at]
+                    if b & 0x80:
+                        old = b & 0x7F
+                        at += 1
+                    else:
+                        old, at = var_uint(data, at, stop)
+                    append(remap.get(old) or walker.sid(old))  # a name before its contents
+                    piece, at = value(at, stop)
+                    append(piece)
+                out = b"".join(parts)
+                n = len(out)
+                return (struct_head[n] + out if n < 14 else b"\xde" + _var_uint(n) + out), stop
+            if t == 11:
+                pieces: list[bytes] = []
+                at = body
+                while at < stop:
+                    piece, at = value(at, stop)
+                    pieces.append(piece)
+                out = b"".join(pieces)
+                n = len(out)
+                return (list_head[n] + out if n < 14 else b"\xbe" + _var_uint(n) + out), stop
+            if t == 0 or t == 7 or t == 12 or t == 14:
+                raise _NotRebasedError  # NOP pads, symbols, s-expressions, annotations
+            return data[pos:stop], stop  # a scalar: its bytes do not depend on symbols
+
+        return value
+
+
+def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """(descriptor, body start, body end) of the value at ``pos``."""
+    td = data[pos]
+    length = LENGTHS[td]
+    pos += 1
+    if length == _NULL:
+        return td, pos, pos
+    if length == _VAR:
+        length, pos = var_uint(data, pos, end)
+    elif length < 0:
+        raise _NotRebasedError
+    if pos + length > end:
+        raise _NotRebasedError
+    return td, pos, pos + length
+
+
+def _field_sid(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    b = data[pos]
+    if b & 0x80:
+        return b & 0x7F, pos + 1
+    return var_uint(data, pos, end)
+
+
+def _items(data: bytes, pos: int, end: int) -> list[tuple[int, int]]:
+    """The spans of the elements of a list whose body is ``data[pos:end]``."""
+    spans = []
+    while pos < end:
+        td, _, stop = _header(data, pos, end)
+        if td < 0x0F:
+            raise _NotRebasedError  # a NOP pad
+        spans.append((pos, stop))
+        pos = stop
+    return spans

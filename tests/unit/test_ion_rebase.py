@@ -1,0 +1,103 @@
+"""auditor.ion.rebase on hand-made bytes: what is re-based, what is left to the encoder (None),
+and that input written another way still reads back as the same value."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import auditor.ion as ion
+from auditor.ion import Annotated, SExp, Symbol, rebase
+from auditor.ion.symbols import system_table
+from auditor.ion.writer import _header as symbol_table
+
+IVM = b"\xe0\x01\x00\xea"
+TEXTS = [*system_table(), "a", "revisions", "b"]  # a=10, revisions=11, b=12
+
+
+def read(raw: bytes, texts: list[str | None] = TEXTS) -> Any:
+    (value,) = ion.loads(raw, "rebased")
+    return value
+
+
+def test_field_names_are_renumbered_in_the_order_they_are_met() -> None:
+    # {b: "x", a: [1]} under TEXTS: b is 12 and a is 10 there; 10 and 11 in a stream of its own
+    raw = b"\xd7\x8c\x81x\x8a\xb2\x21\x01"
+    out = rebase.rebase(raw, TEXTS)
+    assert out == ion.dumps_binary([{"b": "x", "a": [1]}])
+    assert read(out) == {"b": "x", "a": [1]}
+
+
+def test_a_system_symbol_as_field_name_is_not_added_to_the_table() -> None:
+    raw = b"\xd2\x84\x20"  # {name: 0}: "name" is system symbol 4
+    assert rebase.rebase(raw, TEXTS) == IVM + raw == ion.dumps_binary([{"name": 0}])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xd3\x8a\x71\x0a",  # {a: a} (a symbol value)
+        b"\xd5\x8a\xe3\x81\x8a\x20",  # {a: a::0} (an annotation)
+        b"\xd3\x8a\xc1\x20",  # {a: (0)} (an s-expression)
+        b"\xd4\x8a\x00\x8b\x20",  # {a: <NOP pad>, revisions: 0}
+        b"\xb3\x20\x00\x20",  # [0, <NOP pad>, 0]
+        b"\xd2\xa5\x20",  # {$37: 0}: no such symbol
+        b"\xd2\x8a",  # truncated inside its container
+    ],
+)
+def test_what_is_left_to_the_encoder(raw: bytes) -> None:
+    assert rebase.rebase(raw, TEXTS) is None
+
+
+def test_input_written_another_way_reads_back_as_the_same_value() -> None:
+    # a sorted struct (D1, VarUInt length), a string with a 2-byte length for 3 bytes, an int
+    # with a leading zero byte: valid Ion that our writer would write shorter
+    raw = b"\xd1\x8a\x8a\x8e\x83abc\x8c\x22\x00\x05"
+    (value,) = ion.loads(symbol_table(("a", "x", "b")) + raw, "t")
+    out = rebase.rebase(raw, [*system_table(), "a", "x", "b"])
+    assert out is not None
+    assert out != ion.dumps_binary([value])
+    assert ion.same(read(out), {"a": "abc", "b": 5})
+
+
+def block(revisions: Any) -> bytes:
+    return ion.dumps_binary([{"a": 1, "revisions": revisions, "b": {"a": [Decimal("1.0")]}}])
+
+
+def split_of(data: bytes) -> tuple[bytes, list[bytes]] | None:
+    seen: list[tuple[bytes, list[str | None]]] = []
+    list(ion.stream_items(io.BytesIO(data), "t", on_value=lambda d, t: seen.append((d, t))))
+    ((raw, texts),) = seen
+    return rebase.split(raw, texts, "revisions")
+
+
+def test_split_gives_the_frame_and_each_revision_as_the_encoder_does() -> None:
+    revisions = [{"b": "x"}, {"a": {"revisions": [1]}}, {}]
+    out = split_of(block(revisions))
+    assert out is not None
+    frame, rows = out
+    assert frame == ion.dumps_binary([{"a": 1, "revisions": [], "b": {"a": [Decimal("1.0")]}}])
+    assert rows == [ion.dumps_binary([r]) for r in revisions]
+
+
+@pytest.mark.parametrize(
+    "revisions",
+    [
+        None,
+        "x",
+        ion.TypedNull(ion.IonType.LIST),
+        [Symbol("s")],
+        [Annotated(("a",), {})],
+        [SExp(())],
+    ],
+)
+def test_split_leaves_other_blocks_to_the_encoder(revisions: Any) -> None:
+    assert split_of(block(revisions)) is None
+
+
+def test_split_of_a_block_without_the_field_or_not_a_struct() -> None:
+    assert split_of(ion.dumps_binary([{"a": [1]}])) is None
+    assert split_of(ion.dumps_binary([[{"revisions": []}]])) is None
