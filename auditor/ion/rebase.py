@@ -61,36 +61,21 @@ class _Walker:
     def __init__(self, data: bytes, texts: Sequence[str | None]) -> None:
         self.data = data
         self.texts = texts
-        self.reset()
-        self.value = self._value_function()
+        self.table: dict[str, int] = {}  # the output's symbol ids by text
+        self.local: list[str] = []  # the output's local symbols, in order
+        self.remap: dict[int, bytes] = {}  # the input's symbol id -> the output's, encoded
+        self.sid, self.value = self._functions()
 
     def reset(self) -> None:
-        self.table: dict[str | None, int] = {None: 0}
-        self.table.update(SYSTEM_IDS)
-        self.local: list[str] = []
-        self.remap: dict[int, bytes] = {}  # the input's symbol id -> the output's, encoded
+        self.table.clear()
+        self.local.clear()
+        self.remap.clear()
 
     def stream(self, value: bytes) -> bytes:
         return (_symbol_table(tuple(self.local)) if self.local else _IVM) + value
 
-    def sid(self, old: int) -> bytes:
-        """The output's symbol id (a VarUInt) for the input's symbol id ``old``."""
-        text = self.texts[old] if old < len(self.texts) else None
-        if text is None:
-            if old:  # unknown text: the reader refuses it; never guessed here
-                raise _NotRebasedError
-            sid = 0
-        else:
-            sid = self.table.get(text)  # type: ignore[assignment]
-            if sid is None:
-                sid = self.table[text] = len(self.local) + 10
-                self.local.append(text)
-        encoded = _SMALL_VAR_UINT[sid] if sid < 128 else _var_uint(sid)
-        self.remap[old] = encoded
-        return encoded
-
     def split(self, field: str) -> tuple[bytes, list[bytes]] | None:
-        data, value, sid = self.data, self.value, self.sid
+        data, value, sid, remap = self.data, self.value, self.sid, self.remap
         td, body, stop = _header(data, 0, len(data))
         if td >> 4 != 13 or LENGTHS[td] == _NULL or stop != len(data):
             return None
@@ -99,7 +84,7 @@ class _Walker:
         pos = body
         while pos < stop:
             old, pos = _field_sid(data, pos, stop)
-            parts.append(self.remap.get(old) or sid(old))
+            parts.append(remap.get(old) or sid(old))
             if old < len(self.texts) and self.texts[old] == field:
                 vtd, vbody, vstop = _header(data, pos, stop)
                 if spans is not None or vtd >> 4 != 11 or LENGTHS[vtd] == _NULL:
@@ -120,11 +105,32 @@ class _Walker:
             elements.append(self.stream(piece))
         return frame, elements
 
-    def _value_function(self) -> Callable[[int, int], tuple[bytes, int]]:
-        data = self.data
+    def _functions(
+        self,
+    ) -> tuple[Callable[[int], bytes], Callable[[int, int], tuple[bytes, int]]]:
+        data, texts, table, local, remap = self.data, self.texts, self.table, self.local, self.remap
         lengths = LENGTHS
         struct_head, list_head = _HEADS[13], _HEADS[11]
-        walker = self
+        system, small = SYSTEM_IDS, _SMALL_VAR_UINT
+
+        def sid(old: int) -> bytes:
+            """The output's symbol id (a VarUInt) for the input's symbol id ``old``."""
+            text = texts[old] if old < len(texts) else None
+            if text is None:
+                if old:  # unknown text: the reader refuses it; never guessed here
+                    raise _NotRebasedError
+                new = 0
+            else:
+                new = table.get(text)  # type: ignore[assignment]
+                if new is None:
+                    new = system.get(text)
+                    if new is None:
+                        new = len(local) + 10
+                        local.append(text)
+                    table[text] = new
+            encoded = small[new] if new < 128 else _var_uint(new)
+            remap[old] = encoded
+            return encoded
 
         def value(pos: int, end: int) -> tuple[bytes, int]:
             """The value at ``pos`` re-based, and where it ends."""
@@ -147,7 +153,6 @@ class _Walker:
                 raise _NotRebasedError
             t = td >> 4
             if t == 13:
-                remap = walker.remap
                 parts: list[bytes] = []
                 append = parts.append
                 at = body
@@ -158,7 +163,7 @@ class _Walker:
                         at += 1
                     else:
                         old, at = var_uint(data, at, stop)
-                    append(remap.get(old) or walker.sid(old))  # a name before its contents
+                    append(remap.get(old) or sid(old))  # a name before its contents
                     piece, at = value(at, stop)
                     append(piece)
                 out = b"".join(parts)
@@ -177,7 +182,7 @@ class _Walker:
                 raise _NotRebasedError  # NOP pads, symbols, s-expressions, annotations
             return data[pos:stop], stop  # a scalar: its bytes do not depend on symbols
 
-        return value
+        return sid, value
 
 
 def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:

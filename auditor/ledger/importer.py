@@ -142,6 +142,7 @@ class _Writer:
         self.pending = 0
         self.revisions = 0
         self.redactions: set[tuple[str, int]] = set()  # what QLDB's redactionInfo names
+        self.last_time: tuple[Timestamp | None, str] = (None, "")
         self.db.execute("BEGIN")
 
     def __call__(self, seq: int | None, block: Any, verified: bool, raw: RawBlock | None) -> None:
@@ -214,7 +215,7 @@ class _Writer:
         self.db.execute(
             "INSERT INTO blocks VALUES (?,?,?,?,?,?,?,?)",
             (seq, frame_blob, block_hash, previous, entries, b"".join(hashes), tx_id,
-             time_column(stamp)),
+             self._time(stamp)),
         )  # fmt: skip
         add_leaf(self.db, seq, block_hash)
         for index, revision in enumerate(revisions):
@@ -226,6 +227,12 @@ class _Writer:
             else:
                 self._revision(seq, index, revision, blobs[index], documents, tx_id)
         self.pending += len(revisions) + 1
+
+    def _time(self, stamp: Timestamp) -> str:
+        """time_column of ``stamp``, once for a block's shared timestamp object."""
+        if stamp is not self.last_time[0]:
+            self.last_time = (stamp, time_column(stamp))
+        return self.last_time[1]
 
     def _table(self, entry: Any, where: str) -> str:
         try:
@@ -291,7 +298,7 @@ class _Writer:
         key = self._key(table, doc_id, version, kind, data, where)
         self.db.execute(
             "INSERT INTO revisions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (doc_id, version, table, key, seq, index, tx_id, time_column(tx_time), kind,
+            (doc_id, version, table, key, seq, index, tx_id, self._time(tx_time), kind,
              bytes(revision["hash"]), blob),
         )  # fmt: skip
         self.revisions += 1
