@@ -46,10 +46,48 @@ def test_a_system_symbol_as_field_name_is_not_added_to_the_table() -> None:
         b"\xb3\x20\x00\x20",  # [0, <NOP pad>, 0]
         b"\xd2\xa5\x20",  # {$37: 0}: no such symbol
         b"\xd2\x8a",  # truncated inside its container
+        b"\xd3\x8a\x22\x01",  # a field's value runs past its struct
+        b"\xb2\x8e",  # a list element's VarUInt length is cut by the list's end
+        b"\xd4\x8a\xde\x81",  # a struct's VarUInt length is cut by its container's end
+        b"\xd1\x82",  # a sorted struct's length runs past the data
+        b"\xd2\x8a\xef",  # a field's descriptor is illegal
+        b"\xd5\x8a\xf0\x80\x8a\x20",  # a reserved type (F) with what would be a length
     ],
 )
 def test_what_is_left_to_the_encoder(raw: bytes) -> None:
     assert rebase.rebase(raw, TEXTS) is None
+
+
+def test_field_name_zero_keeps_symbol_zero() -> None:
+    raw = b"\xd2\x80\x20"  # {$0: 0}
+    assert rebase.rebase(raw, TEXTS) == IVM + raw == ion.dumps_binary([{None: 0}])
+
+
+def read_with_bytes(data: bytes) -> tuple[Any, bytes, list[str | None]]:
+    """The last top-level value of ``data`` with the bytes and symbol table it was read from."""
+    seen: list[tuple[bytes, list[str | None]]] = []
+    *_, (value, _, _, _) = ion.stream_items(
+        io.BytesIO(data), "t", on_value=lambda d, t: seen.append((d, t))
+    )
+    return value, *seen[-1]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": "01234567890"},  # a struct body of 13 bytes
+        {"a": "012345678901"},  # 14 bytes: a VarUInt length
+        [b"0123456789ab"],  # a list body of 13 bytes
+        [b"0123456789abc"],  # 14 bytes
+        [{"a": [1] * 200}, {"b": list(range(300))}],  # bodies longer than 127 bytes
+        {f"f{i}": {f"g{i}": i} for i in range(150)},  # output symbol ids past 127
+    ],
+)
+def test_long_bodies_and_large_symbol_ids_are_the_encoders(value: Any) -> None:
+    before = {f"s{i}": i for i in range(200)}  # input symbol ids past 127 for the value's names
+    got, raw, texts = read_with_bytes(ion.dumps_binary([before, value]))
+    assert got == value
+    assert rebase.rebase(raw, texts) == ion.dumps_binary([value])
 
 
 def test_input_written_another_way_reads_back_as_the_same_value() -> None:
@@ -101,3 +139,24 @@ def test_split_leaves_other_blocks_to_the_encoder(revisions: Any) -> None:
 def test_split_of_a_block_without_the_field_or_not_a_struct() -> None:
     assert split_of(ion.dumps_binary([{"a": [1]}])) is None
     assert split_of(ion.dumps_binary([[{"revisions": []}]])) is None
+    assert split_of(ion.dumps_binary([ion.TypedNull(ion.IonType.STRUCT)])) is None
+    # a list whose bytes would read as a struct holding `revisions: []` (11 is its symbol id)
+    assert rebase.split(b"\xb2\x8b\xb0", TEXTS, "revisions") is None
+    assert rebase.split(b"\xd2\x8b\xb0", TEXTS, "revisions") == (
+        ion.dumps_binary([{"revisions": []}]),
+        [],
+    )
+    assert rebase.split(b"\xd2\x8b\xb0\x20", TEXTS, "revisions") is None  # bytes after it
+    assert rebase.split(b"\xd3\x8b\xb1\xf0", TEXTS, "revisions") is None  # a reserved type
+    assert rebase.split(b"\xd5\x8b\xb3\x0e\x80\xd0", TEXTS, "revisions") is None  # a NOP pad
+
+
+def test_split_with_large_symbol_ids() -> None:
+    before = {f"s{i}": i for i in range(200)}
+    revisions = [{f"f{i}": i for i in range(140)}, {"x": [{"y": 1}]}]
+    block = {"z": 1, "revisions": revisions}
+    _, raw, texts = read_with_bytes(ion.dumps_binary([before, block]))
+    assert rebase.split(raw, texts, "revisions") == (
+        ion.dumps_binary([{"z": 1, "revisions": []}]),
+        [ion.dumps_binary([r]) for r in revisions],
+    )

@@ -13,6 +13,7 @@ from amazon.ion.core import SymbolToken
 from amazon.ion.simple_types import IonPyNull
 
 from proofs import MalformedError, ion_hash
+from proofs.ionvalue import Timestamp, TimestampPrecision
 
 
 def serialized(value: Any) -> bytes:
@@ -242,3 +243,18 @@ def test_a_fraction_of_seventy_digits() -> None:
     theirs = Timestamp(2001, 2, 3, 4, 5, 6, None, tz, precision=TimestampPrecision.SECOND,
                        fractional_seconds=Decimal("0." + digits))  # fmt: skip
     assert serialized(theirs) == framed
+
+
+def test_a_timestamp_object_met_again_hashes_as_the_first_time() -> None:
+    """The hasher frames a timestamp object once and keeps it by identity: the same object again
+    (in one value or the next), an equal copy, and another precision of the same instant."""
+    second = TimestampPrecision.SECOND
+    ts = Timestamp(2024, 5, 1, 10, 0, 0, Decimal("0.123"), 0, second)
+    copy = Timestamp(2024, 5, 1, 10, 0, 0, Decimal("0.123"), 0, second)
+    first = ion_hash(ts)
+    assert ion_hash(ts) == first == ion_hash(copy)
+    assert ion_hash({"a": ts, "b": ts}) == ion_hash({"a": copy, "b": copy})
+    assert ion_hash([ts, ts]) == ion_hash([copy, copy])
+    finer = Timestamp(2024, 5, 1, 10, 0, 0, Decimal("0.1230"), 0, second)
+    assert ion_hash(finer) != first
+    assert ion_hash(ts) == first
