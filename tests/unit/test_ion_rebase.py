@@ -52,6 +52,11 @@ def test_a_system_symbol_as_field_name_is_not_added_to_the_table() -> None:
         b"\xd1\x82",  # a sorted struct's length runs past the data
         b"\xd2\x8a\xef",  # a field's descriptor is illegal
         b"\xd5\x8a\xf0\x80\x8a\x20",  # a reserved type (F) with what would be a length
+        b"\xb1\x22",  # a list's element runs past the list
+        b"\xd3\x8a\x8e\x85",  # a string's one-byte VarUInt length runs past its struct
+        b"\xd3\x8a\x21",  # a field's value runs past the data
+        b"\xd2\x8a\x8e",  # a field's VarUInt length is past the data
+        b"\xd6\x8a\x0e\x81\x00\x8c\x20",  # {a: <NOP pad, a VarUInt length>, b: 0}
     ],
 )
 def test_what_is_left_to_the_encoder(raw: bytes) -> None:
@@ -81,6 +86,11 @@ def read_with_bytes(data: bytes) -> tuple[Any, bytes, list[str | None]]:
         [b"0123456789abc"],  # 14 bytes
         [{"a": [1] * 200}, {"b": list(range(300))}],  # bodies longer than 127 bytes
         {f"f{i}": {f"g{i}": i} for i in range(150)},  # output symbol ids past 127
+        # scalars of every length form in a struct: 0, 1-13 bytes, a one-byte VarUInt length
+        # (14, 127), a two- and a three-byte one (128, 300, 16,384)
+        {"z": 0, "t": True, "n": None, "i2": 32768, "i3": 8388608, "d": Decimal("-1.5")},
+        {f"s{n}": "x" * n for n in (13, 14, 127, 128, 300, 16384)},
+        {f"b{n}": b"\x80" * n for n in (13, 14, 32, 127, 128, 300)},
     ],
 )
 def test_long_bodies_and_large_symbol_ids_are_the_encoders(value: Any) -> None:
@@ -119,6 +129,11 @@ def test_split_gives_the_frame_and_each_revision_as_the_encoder_does() -> None:
     frame, rows = out
     assert frame == ion.dumps_binary([{"a": 1, "revisions": [], "b": {"a": [Decimal("1.0")]}}])
     assert rows == [ion.dumps_binary([r]) for r in revisions]
+    # a system symbol ("name") and a field name met again inside, in the frame
+    framed = {"name": 1, "a": {"name": 2, "a": 3}, "revisions": revisions, "b": {"name": 4}}
+    out = split_of(ion.dumps_binary([framed]))
+    assert out is not None
+    assert out[0] == ion.dumps_binary([{**framed, "revisions": []}])
 
 
 @pytest.mark.parametrize(
@@ -160,3 +175,27 @@ def test_split_with_large_symbol_ids() -> None:
         ion.dumps_binary([{"z": 1, "revisions": []}]),
         [ion.dumps_binary([r]) for r in revisions],
     )
+
+
+@pytest.mark.parametrize(
+    "revisions",
+    [
+        [{"a": 1, "b": 2, "c": 3}, {"a": 4, "b": 5, "c": 6}],  # one shape
+        [{"a": 1, "b": 2, "c": 3}, {"b": 1, "a": 2, "c": 3}],  # the same names, another order
+        [{"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2}],  # the first names only
+        [{"a": 1, "b": 2, "c": 3}, {"a": 1, "c": 3}],  # a name left out in the middle
+        [{"a": 1, "b": 2}, {"a": 1, "b": 2, "c": 3}],  # one more name
+        [{"a": 1, "b": 2}, {"c": 1}, {"a": 1, "b": 2}],  # another shape, then the first again
+        [{"x": {"y": 1}, "z": 2}, {"x": {"y": 1, "w": 0}, "z": 2}],  # a new name inside
+        [{"x": {"y": 1}}, {"x": [{"y": 1}], "y": 0}],  # nested and again at the top
+        [{"name": 1, "a": 2}, {"a": 2, "name": 1}, {}],  # a system symbol among them; none
+        [{"a": 1}, {"a": Symbol("s")}, {"a": 1}],  # one not re-based: the block is not
+    ],
+)
+def test_each_revision_row_has_its_own_table_whatever_the_one_before(revisions: Any) -> None:
+    out = split_of(block(revisions))
+    if any(isinstance(v, Symbol) for r in revisions for v in r.values()):
+        assert out is None
+        return
+    assert out is not None
+    assert out[1] == [ion.dumps_binary([r]) for r in revisions]
