@@ -14,7 +14,7 @@ import collections
 import hashlib
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +25,7 @@ from typing import Any
 from auditor import budget
 from auditor.audit.block import BlockSink
 from auditor.audit.digests import DigestInput, parse_digest
-from auditor.audit.layout import Export, LayoutError, locate
+from auditor.audit.layout import Export, LayoutError, ObjectSpecs, locate
 from auditor.audit.model import MALFORMED, Issue, ObjectResult, ObjectSpec
 from auditor.audit.objects import fetch_and_verify
 from auditor.audit.reduce import Reducer
@@ -118,10 +118,18 @@ Job = tuple[ObjectSpec, str | None]
 
 
 def _serial(
-    source: Source, jobs: list[Job], on_block: BlockSink | None = None
+    source: Source, jobs: Iterable[Job], on_block: BlockSink | None = None
 ) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
     for spec, skip in jobs:
         yield spec, work(source, spec, skip, on_block)  # this process: its own budget setting
+
+
+def _specs_from(export: Export, start: int) -> Iterator[ObjectSpec]:
+    """The export's objects from index ``start`` on, made one at a time when it can."""
+    objects = export.objects
+    if isinstance(objects, ObjectSpecs):
+        return objects.iter_from(start)
+    return iter(objects[start:])
 
 
 def _failed_task(spec: ObjectSpec, error: BaseException) -> ObjectResult:
@@ -136,7 +144,7 @@ def _failed_task(spec: ObjectSpec, error: BaseException) -> ObjectResult:
 def _windowed(
     submit: Callable[[ObjectSpec, str | None], Any],
     result_of: Callable[[Any], ObjectResult],
-    jobs: list[Job],
+    jobs: Iterable[Job],
     window: int,
 ) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
     """Keep ``window`` tasks in flight and yield their results in job order."""
@@ -164,7 +172,7 @@ def _ignore_interrupts() -> None:
 
 
 def _pool(
-    source: Source, jobs: list[Job], workers: int
+    source: Source, jobs: Iterable[Job], workers: int
 ) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
     """The jobs on ``workers`` spawned processes. When the caller stops early (an interrupt,
     SIGTERM, an error), the workers are terminated at once, not waited for: one may be deep in
@@ -190,7 +198,7 @@ def _pool(
 
 
 def _dask(
-    source: Source, jobs: list[Job], address: str
+    source: Source, jobs: Iterable[Job], address: str
 ) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
     try:
         from distributed import Client
@@ -365,29 +373,33 @@ def audit(
     reducer.add_digests(digests)
     for issue in export.issues:
         reducer.issue(issue)
+    reducer.overflow(export.overflow)
 
-    jobs: list[Job] = []
-    for spec in export.objects[resumed_from:]:
-        skip = None
-        trusted_state = state is not None and state.authenticated
-        if (
-            trusted_state
-            and base is not None
-            and spec.name_first is not None
-            and spec.name_last is not None
-        ):
-            old = reducer.old.get((spec.name_first, spec.name_last))
-            if old is not None and spec.name_last <= base.tip:
-                skip = old.sha256
-        jobs.append((spec, skip))
+    trusted_state = state is not None and state.authenticated
+
+    def jobs() -> Iterator[Job]:
+        """(spec, SHA-256 to skip it on) of each object left, made as the map step asks."""
+        for spec in _specs_from(export, resumed_from):
+            skip = None
+            if (
+                trusted_state
+                and base is not None
+                and spec.name_first is not None
+                and spec.name_last is not None
+            ):
+                old = reducer.old.get((spec.name_first, spec.name_last))
+                if old is not None and spec.name_last <= base.tip:
+                    skip = old.sha256
+            yield spec, skip
+
     if options.dask:
-        results = _dask(source, jobs, options.dask)
+        results = _dask(source, jobs(), options.dask)
         mode = f"dask ({options.dask})"
-    elif options.workers > 1 and len(jobs) > 1:
-        results = _pool(source, jobs, options.workers)
+    elif options.workers > 1 and len(export.objects) - resumed_from > 1:
+        results = _pool(source, jobs(), options.workers)
         mode = f"{options.workers} processes"
     else:
-        results = _serial(source, jobs, options.on_block)
+        results = _serial(source, jobs(), options.on_block)
         mode = "1 process"
 
     last_save = time.monotonic()

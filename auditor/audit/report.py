@@ -17,9 +17,9 @@ could not be checked, per-object results, the state file's effect and the timing
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import xml.etree.ElementTree as ET
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from auditor.audit.layout import Export
     from auditor.audit.reduce import Reducer
     from auditor.audit.state import Verified
+    from auditor.audit.summaries import Summaries
 
 REPORT_FORMAT = "qldb-audit-export-report"
 REPORT_VERSION = 2
@@ -54,7 +55,7 @@ class AuditReport:
     attested: bool
     checks: list[dict[str, Any]]
     not_checked: list[str]
-    objects: list[dict[str, Any]]
+    objects: Summaries  # one dict each, read back in order
     notes: list[str]
     state: dict[str, Any] | None
     timing: dict[str, Any]
@@ -139,7 +140,7 @@ class AuditReport:
             "attestedBy": [d.source for d in digests if d.trusted and d.status == "verified"],
             "note": reducer.frontier_note,
         }
-        objects_status = Counter(o["status"] for o in reducer.objects)
+        objects_status = reducer.objects.by_status
         revisions_checked = counts.revisions
         timing = {
             "started": started_at,
@@ -206,7 +207,7 @@ class AuditReport:
             "not_checked": self.not_checked,
             "opaque_blocks": self.opaque,
             "redacted_and_deleted": self.notable,
-            "objects": self.objects,
+            "objects": self.objects.to_json(),
             "notes": self.notes,
             "state": state,
             "timing": self.timing,
@@ -444,7 +445,7 @@ class AuditReport:
             f"<h2>Data objects ({len(self.objects)})</h2><table><tr><th>Object</th>"
             "<th>Blocks</th><th>Bytes</th><th>SHA-256</th><th>Result</th></tr>"
         )
-        for o in self.objects[:2000]:
+        for o in itertools.islice(self.objects, 2000):
             parts.append(
                 f"<tr><td><code>{esc(str(o['key']))}</code></td><td>{o['first']}-{o['last']}"
                 f"</td><td>{o['bytes']}</td><td><code>{esc(o['sha256'])}</code></td>"
