@@ -36,6 +36,7 @@ from typing import Any, overload
 
 from auditor import budget, ion
 from auditor.audit.keys import Keys, Seen
+from auditor.audit.manifest import read_keys
 from auditor.audit.model import FAILED, MALFORMED, MAX_ISSUES, Issue, ObjectSpec, Overflow
 from auditor.audit.source import MissingObjectError, Source, SourceError
 from proofs.ionvalue import Symbol
@@ -125,6 +126,25 @@ def _read_manifest(source: Source, name: str) -> tuple[Any, str]:
     return values[0], hashed.sha.hexdigest()
 
 
+def _read_completed(source: Source, name: str) -> tuple[Keys | dict[Any, Any], str]:
+    """The completed manifest's keys, packed as they are read when the manifest has the shape
+    exporters write (:mod:`auditor.audit.manifest`), else its struct as the Ion reader reads it
+    (:func:`_read_manifest`, which then gives the answer); and the SHA-256 of its bytes."""
+    where = source.shown(source.location(name))
+    limits = budget.limits(_MANIFEST_LIMITS)
+    try:
+        with source.open(source.location(name)) as fp:
+            hashed = _Hashed(fp)
+            keys = read_keys(hashed, limits, MAX_KEYS)
+    except SourceError as e:
+        raise LayoutError(f"{where}: cannot read ({e})") from e
+    except OSError as e:
+        raise LayoutError(f"{where}: cannot read ({e.strerror or e})") from e
+    if keys is not None:
+        return keys, hashed.sha.hexdigest()
+    return _read_manifest(source, name)
+
+
 _MANIFEST_LIMITS = ion.Limits(
     max_bytes=MAX_MANIFEST_BYTES, max_value_bytes=MAX_MANIFEST_BYTES, max_depth=4,
     max_values=MAX_KEYS + 64,
@@ -174,7 +194,7 @@ def locate(
     match = found[0]
     export_id, strand = match["id"], match["strand"]
     completed_name = match.group(0)
-    manifest, manifest_sha256 = _read_manifest(source, completed_name)
+    manifest, manifest_sha256 = _read_completed(source, completed_name)
     started_name: str | None = f"{export_id}.started.manifest"
     started: dict[str, Any] | None = None
     notes: list[str] = []
@@ -289,12 +309,12 @@ class ObjectSpecs(Sequence[ObjectSpec]):
         duplicates = iter(self._duplicates)
         skip = next(duplicates, -1)
         index = 0
-        for k in range(len(self._keys)):
+        for k, key in enumerate(self._keys):
             if k == skip:
                 skip = next(duplicates, -1)
                 continue
             if index >= start:
-                yield self._spec(index, self._keys[k])
+                yield self._spec(index, key)
             index += 1
 
     def _spec(self, index: int, key: str) -> ObjectSpec:
@@ -316,9 +336,11 @@ def _prefix(export: Export) -> str | None:
     return _text(export.started.get("prefix")) if export.started else None
 
 
-def _pack(where: str, manifest: dict[Any, Any]) -> tuple[Keys, int | None]:
+def _pack(where: str, manifest: Keys | dict[Any, Any]) -> tuple[Keys, int | None]:
     """The manifest's keys packed (:class:`Keys`), each ``str`` let go as it is packed, and the
     index of the first one that is not text (None: all are)."""
+    if isinstance(manifest, Keys):
+        return manifest, None  # read packed (only strings, at most MAX_KEYS)
     keys = manifest.get("keys")
     if not isinstance(keys, list):
         raise LayoutError(f"{where}: keys: expected a list of data object keys")
@@ -334,13 +356,14 @@ def _pack(where: str, manifest: dict[Any, Any]) -> tuple[Keys, int | None]:
     return packed, None
 
 
-def _objects(export: Export, manifest: dict[Any, Any]) -> None:
+def _objects(export: Export, manifest: Keys | dict[Any, Any]) -> None:
     """Check every key (in manifest order: the first bad one is the error), note duplicates
     and names that do not fit, find the objects beside the export that the manifest does not
     list, and give the export its :class:`ObjectSpecs`."""
     where = export.source.shown(export.source.location(export.completed_name))
     keys, not_text = _pack(where, manifest)
-    manifest.pop("keys", None)
+    if isinstance(manifest, dict):
+        manifest.pop("keys", None)
     prefix = _prefix(export)
     try:
         present = export.source.listing(export.export_id)
