@@ -446,7 +446,7 @@ class Reducer:
             "firstFailed": None if self.first_failed is None else self.first_failed.to_json(),
             "firstMalformed": (None if self.first_malformed is None
                                else self.first_malformed.to_json()),
-            "objects": self.objects.to_json(),
+            "objects": self.objects,  # Summaries: the state file writes them as a list
             "fingerprints": [f.to_json() for f in self.fingerprints.values()],
             "digests": [[d.source, d.kind, d.tip, d.status, d.message,
                          None if d.computed is None else b64e(d.computed)]

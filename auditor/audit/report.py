@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import html
 import itertools
-import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from auditor.audit import jsonstream
 from auditor.audit.model import CHECKS, FAILED, MALFORMED, Counts, Issue, group_of
 from auditor.verdict import Verdict, VerdictBuilder
 from proofs import MalformedError
@@ -184,6 +185,12 @@ class AuditReport:
 
     # -- JSON --------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        doc = self._doc()
+        doc["objects"] = self.objects.to_json()
+        return doc
+
+    def _doc(self) -> dict[str, Any]:
+        """The JSON report with its ``objects`` as the packed :class:`Summaries`."""
         state = dict(self.state) if self.state is not None else None
         if state is not None:
             state["note"] = self.state_note
@@ -207,14 +214,31 @@ class AuditReport:
             "not_checked": self.not_checked,
             "opaque_blocks": self.opaque,
             "redacted_and_deleted": self.notable,
-            "objects": self.objects.to_json(),
+            "objects": self.objects,
             "notes": self.notes,
             "state": state,
             "timing": self.timing,
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+        return "".join(self.json_chunks())
+
+    def json_chunks(self) -> Iterator[str]:
+        """:meth:`to_json` in pieces, the objects read as they are written (a report of a
+        million objects is written without a million dicts in memory)."""
+        return jsonstream.chunks(self._doc(), indent=2)
+
+    def write_json(self, write: Callable[[str], object]) -> None:
+        """:meth:`to_json` handed to ``write`` in pieces of about 64 KiB."""
+        pending: list[str] = []
+        size = 0
+        for text in self.json_chunks():
+            pending.append(text)
+            size += len(text)
+            if size >= 65536:
+                write("".join(pending))
+                pending, size = [], 0
+        write("".join(pending))
 
     # -- human -------------------------------------------------------------------------------
     def headline(self) -> str:

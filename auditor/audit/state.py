@@ -43,6 +43,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.audit import jsonstream
 from auditor.audit.frontier import Frontier
 from auditor.formats import b64decode
 from proofs import MalformedError, VerificationError
@@ -197,8 +198,10 @@ def load_state_key(path: str) -> bytes:
 
 def _mac(key: bytes, doc: dict[str, Any]) -> str:
     body = {k: v for k, v in doc.items() if k != "mac"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    for text in jsonstream.chunks(body, sort_keys=True, separators=(",", ":")):
+        mac.update(text.encode())
+    return mac.hexdigest()
 
 
 @dataclass(slots=True)
@@ -268,7 +271,8 @@ class State:
         fd, temporary = tempfile.mkstemp(prefix=".state-", dir=directory)
         try:
             with os.fdopen(fd, "w") as f:
-                json.dump(doc, f, indent=1)
+                for text in jsonstream.chunks(doc, indent=1):  # the progress's objects too
+                    f.write(text)
                 f.write("\n")
                 f.flush()
                 os.fsync(f.fileno())

@@ -14,7 +14,6 @@ from __future__ import annotations
 import marshal
 import tempfile
 import weakref
-from collections import Counter
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -35,14 +34,18 @@ class Summaries:
         self._count = 0
         self._file: IO[bytes] | None = None
         self._spilled = 0  # bytes in the file
-        self.by_status: Counter[Any] = Counter()
+        self.by_status: dict[Any, int] = {}  # in the order statuses first came
 
     def append(self, summary: dict[str, Any]) -> None:
-        record = marshal.dumps(tuple(summary[name] for name in FIELDS))
+        s = summary
+        record = marshal.dumps((s["key"], s["first"], s["last"], s["blocks"], s["bytes"],
+                                s["sha256"], s["seconds"], s["status"], s["skipped"],
+                                s["issues"]))  # fmt: skip
         self._buffer += len(record).to_bytes(4, "little")
         self._buffer += record
         self._count += 1
-        self.by_status[summary["status"]] += 1
+        status = s["status"]
+        self.by_status[status] = self.by_status.get(status, 0) + 1
         if len(self._buffer) >= SPILL_BYTES:
             self._spill()
 
@@ -97,8 +100,11 @@ class Summaries:
 
     @classmethod
     def from_json(cls, value: Any) -> Summaries:
-        """From :meth:`to_json`; raises ``ValueError`` if it is not a list of summaries."""
-        if not isinstance(value, list):
+        """From :meth:`to_json` (or a copy of ``value`` if it is :class:`Summaries`); raises
+        ``ValueError`` if it is not a list of summaries."""
+        if isinstance(value, Summaries):
+            value = iter(value)
+        elif not isinstance(value, list):
             raise ValueError("objects: expected a list")
         out = cls()
         for summary in value:

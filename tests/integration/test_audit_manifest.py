@@ -157,3 +157,20 @@ def test_a_large_manifest_costs_bytes_a_key(tmp_path: Path) -> None:
     per_key = (large - small) * 1024 / n
     print(f"{per_key:.0f} bytes a key")
     assert per_key < 250, f"{per_key:.0f} bytes a key"  # the list of specs and dicts: ~800
+
+
+def test_the_json_report_written_in_pieces_is_the_report(tmp_path: Path) -> None:
+    from auditor.audit.engine import AuditOptions, audit
+
+    keys = [f"X/S.{i}-{i}.ion" for i in range(50)] + ["X/S.3-3.ion"]
+    report = audit(AuditOptions(source=str(_write(tmp_path / "m", keys))))
+    assert report.exit_code == 1
+    whole = json.dumps(report.to_dict(), indent=2)
+    assert report.to_json() == whole
+    pieces: list[str] = []
+    report.write_json(pieces.append)
+    assert "".join(pieces) == whole
+    objects = json.loads(whole)["objects"]
+    assert [o["key"] for o in objects] == [f"X/S.{i}-{i}.ion" for i in range(50)]
+    assert {o["status"] for o in objects} == {"failed"}
+    assert report.export["objectsByStatus"] == {"failed": 50}
