@@ -503,6 +503,8 @@ def _verdict(
     if last is not None:
         v.fact("blocks", f"{first}-{last}")
     failed = [i for i in reducer.issues if i.kind == FAILED]
+    if reducer.first_failed is not None and reducer.first_failed not in failed:
+        failed.append(reducer.first_failed)  # past the list's cap: it still refutes (exit 1)
     seen: set[str] = set()
     for issue in failed:
         if group_of(issue.check) in seen:
