@@ -10,7 +10,9 @@ summaries is handed to ``json.dumps`` whole.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from auditor.audit.summaries import Summaries
@@ -59,8 +61,55 @@ def _chunks(value: Any, level: int, options: dict[str, Any]) -> Iterator[str]:
         return
     empty = True
     yield "["
+    flat = isinstance(value, Summaries)
     for n, v in enumerate(value):
         empty = False
         yield (item if n else "") + inner
-        yield from _chunks(v, level + 1, options)
+        fast = _flat(v, level + 1, options) if flat else None
+        if fast is None:
+            yield from _chunks(v, level + 1, options)
+        else:
+            yield fast
     yield "]" if empty else outer + "]"
+
+
+def _scalar(value: Any) -> str | None:
+    """``json.dumps(value)`` of a str, int, float, bool or None (None for anything else)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    kind = type(value)
+    if kind is str:
+        return str(encode_basestring_ascii(value))
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float:
+        if value != value:
+            return "NaN"
+        if value in (math.inf, -math.inf):
+            return "Infinity" if value > 0 else "-Infinity"
+        return float.__repr__(value)
+    return None
+
+
+def _flat(value: Any, level: int, options: dict[str, Any]) -> str | None:
+    """A summary (a dict of scalars) as json.dumps writes it at ``level``, fast; None if it
+    is not one (then the general path writes it)."""
+    if type(value) is not dict or not value:
+        return None
+    indent = options["indent"]
+    item, key_sep = options["separators"]
+    inner = "" if indent is None else "\n" + " " * (indent * (level + 1))
+    outer = "" if indent is None else "\n" + " " * (indent * level)
+    keys = sorted(value) if options["sort_keys"] else value
+    parts: list[str] = []
+    for k in keys:
+        text = _scalar(value[k])
+        if text is None or type(k) is not str:
+            return None
+        parts.append(f"{inner}{encode_basestring_ascii(k)}{key_sep}{text}")
+    joined: str = item.join(parts)
+    return "{" + joined + outer + "}"

@@ -28,6 +28,20 @@ def _packed(n: int) -> Summaries:
     return out
 
 
+ODD = [float("nan"), float("inf"), -float("inf"), -0.0, 1e300, 10**30, True, "\x00\"\\\u2028ü",
+       [1, {"a": None}], {}]  # fmt: skip
+
+
+def test_odd_values_are_written_as_json_writes_them() -> None:
+    packed = Summaries()
+    for value in ODD:
+        packed.append({**_summary(1), "seconds": value, "key": value, "first": value})
+    expected = [{**_summary(1), "seconds": v, "key": v, "first": v} for v in ODD]
+    for options in OPTIONS:
+        got = "".join(chunks({"objects": packed, "x": [packed]}, **options))
+        assert got == json.dumps({"objects": expected, "x": [expected]}, **options)
+
+
 def _doc(objects: Any) -> dict[str, Any]:
     return {
         "format": "x", "empty": {}, "list": [],
