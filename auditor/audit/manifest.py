@@ -31,7 +31,7 @@ _PLAIN = re.compile(r'[^"\\\x00-\x08\x0a\x0d-\x1f]*')  # what the Ion reader tak
 _RUN = re.compile(r'(?:[ \t\n\r]*"[^"\\\x00-\x08\x0a\x0d-\x1f]*"[ \t\n\r]*,)+')
 _STRING = re.compile(r'"([^"\\\x00-\x08\x0a\x0d-\x1f]*)"')
 _IDENT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
-CHUNK = 1 << 20
+CHUNK = 1 << 16  # bytes read at a time (larger chunks only cost memory)
 
 
 class _Unusual(Exception):  # noqa: N818 - control flow: not the simple shape
