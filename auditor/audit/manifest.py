@@ -30,7 +30,6 @@ _WS = re.compile(r"[ \t\n\r]*")
 _PLAIN = re.compile(r'[^"\\\x00-\x08\x0a\x0d-\x1f]*')  # what the Ion reader takes unescaped
 _RUN = re.compile(r'(?:[ \t\n\r]*"[^"\\\x00-\x08\x0a\x0d-\x1f]*"[ \t\n\r]*,)+')
 _STRING = re.compile(r'"([^"\\\x00-\x08\x0a\x0d-\x1f]*)"')
-_IDENT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 CHUNK = 1 << 16  # bytes read at a time (larger chunks only cost memory)
 
 
@@ -108,13 +107,12 @@ def read_keys(fp: Readable, limits: Limits, max_keys: int) -> Keys | None:
         if text.peek() == '"':
             if text.string() != "keys":
                 raise _Unusual
-        else:
-            s, at = text.s, text.pos
-            while len(s) < at + 5 and text.fill():
-                s, at = text.s, text.pos
-            if s[at : at + 4] != "keys" or s[at + 4 : at + 5] in _IDENT:
+        else:  # an identifier: anything but ':' after it is for the Ion reader (take)
+            while len(text.s) < text.pos + 4 and text.fill():
+                pass
+            if text.s[text.pos : text.pos + 4] != "keys":
                 raise _Unusual
-            text.pos = at + 4
+            text.pos += 4
         text.take(":")
         text.take("[")
         while True:

@@ -61,9 +61,10 @@ def _reference(keys: list[str], prefix: str | None) -> tuple[list[tuple[Any, ...
 
 def test_specs_made_one_at_a_time_are_the_manifest_list(tmp_path: Path) -> None:
     rng = random.Random(4)
-    for trial in range(6):
-        keys = []
-        for _ in range(rng.randrange(1, 400)):
+    early = ["X/S.0-0.ion", "X/S.0-0.ion", "pre/X/S.0-0.ion", "X/S.1-1.ion", "X/S.0-0.ion"]
+    for trial in range(7):
+        keys = list(early)
+        for _ in range(rng.randrange(1, 400) if trial else 0):
             i, j = rng.randrange(60), rng.randrange(60)
             strand = rng.choice(["S", "S", "S", "T"])
             name = rng.choice([f"{strand}.{i}-{j}.ion", f"{strand}.{i}-{i}.ion", f"odd{i}.ion"])
@@ -112,7 +113,7 @@ def test_manifest_issues_past_the_cap_are_counted_and_the_first_break_kept(
     keys = [*bad, "X/S.5-5.ion", "X/T.3-3.ion", bad[0], "X/S.4-4.ion"]  # T: another strand
     code, report, _ = report_of(_write(tmp_path / "many", keys))
     assert code == 1  # refuted, though every issue listed is malformed: the worst wins
-    assert len(report["issues"]) == MAX_ISSUES
+    assert [i["object"] for i in report["issues"]] == bad[:MAX_ISSUES]  # the first ones
     # every issue counted: the bad names, the other strand, the duplicate, and each object
     # listed once is missing
     listed = len(keys) - 1
@@ -174,3 +175,18 @@ def test_the_json_report_written_in_pieces_is_the_report(tmp_path: Path) -> None
     assert [o["key"] for o in objects] == [f"X/S.{i}-{i}.ion" for i in range(50)]
     assert {o["status"] for o in objects} == {"failed"}
     assert report.export["objectsByStatus"] == {"failed": 50}
+
+
+def test_only_the_objects_the_manifest_does_not_list_are_unlisted(tmp_path: Path) -> None:
+    from tests.integration.audit_support import export_to, make_ledger
+
+    ledger = make_ledger(str(tmp_path / "books.db"))
+    result = export_to(ledger, tmp_path / "x", "ion_text", 2)
+    (tmp_path / "x" / result.export_id / "stray.ion").write_text("{}\n")
+    code, report, _ = report_of(tmp_path / "x")
+    assert code == 3
+    notes = [n for n in report["not_checked"] if "not in the manifest" in n]
+    assert notes == [
+        f"1 object(s) beside the export are not in the manifest and were not used: "
+        f"{result.export_id}/stray.ion"
+    ]

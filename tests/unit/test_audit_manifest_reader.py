@@ -100,7 +100,7 @@ def test_every_single_character_change_agrees_with_the_ion_reader(
 ) -> None:
     monkeypatch.setattr(manifest_module, "CHUNK", chunk)
     rng = random.Random(5)
-    alphabet = " \t\n\v\"\\,:[]{}/*'ak$é\x00\x0b\x7f"
+    alphabet = " \t\n\v\"\\,:;[](){}/*'ak$é0-\x00\x0b\x7f"
     cases = set()
     for i in range(len(base) + 1):
         for c in alphabet:
@@ -124,10 +124,13 @@ def test_every_single_character_change_agrees_with_the_ion_reader(
 def test_limits_send_it_to_the_ion_reader(monkeypatch: pytest.MonkeyPatch) -> None:
     data = b'{keys:["a","b","c"]}'
     assert read_keys(io.BytesIO(data), _MANIFEST_LIMITS, 2) is None  # more keys than allowed
+    assert read_keys(io.BytesIO(b'{keys:["a","b","c",]}'), _MANIFEST_LIMITS, 2) is None
+    assert read_keys(io.BytesIO(b'{keys:["a","b",]}'), _MANIFEST_LIMITS, 2) is not None
     small = ion.Limits(max_bytes=10, max_value_bytes=10, max_text=8)
     assert read_keys(io.BytesIO(data), small, MAX_KEYS) is None
     short = ion.Limits(max_text=2)
     assert read_keys(io.BytesIO(b'{keys:["a","bc"]}'), short, MAX_KEYS) is None
+    assert read_keys(io.BytesIO(b'{keys:["bc","a"]}'), short, MAX_KEYS) is None
     assert list(read_keys(io.BytesIO(b'{keys:["a","b"]}'), short, MAX_KEYS) or []) == ["a", "b"]
     late = _MANIFEST_LIMITS.within(-1.0)  # the deadline has passed
     assert read_keys(io.BytesIO(data), late, MAX_KEYS) is None
