@@ -59,57 +59,97 @@ def _chunks(value: Any, level: int, options: dict[str, Any]) -> Iterator[str]:
             yield from _chunks(v, level + 1, options)
         yield outer + "}"
         return
-    empty = True
+    if isinstance(value, Summaries):
+        yield from _summaries(value, level, options)
+        return
     yield "["
-    flat = isinstance(value, Summaries)
     for n, v in enumerate(value):
-        empty = False
         yield (item if n else "") + inner
-        fast = _flat(v, level + 1, options) if flat else None
-        if fast is None:
-            yield from _chunks(v, level + 1, options)
-        else:
-            yield fast
-    yield "]" if empty else outer + "]"
+        yield from _chunks(v, level + 1, options)
+    yield outer + "]" if value else "]"
 
 
-def _scalar(value: Any) -> str | None:
-    """``json.dumps(value)`` of a str, int, float, bool or None (None for anything else)."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    kind = type(value)
-    if kind is str:
-        return str(encode_basestring_ascii(value))
-    if kind is int:
-        return int.__repr__(value)
-    if kind is float:
-        if value != value:
-            return "NaN"
-        if value in (math.inf, -math.inf):
-            return "Infinity" if value > 0 else "-Infinity"
-        return float.__repr__(value)
-    return None
-
-
-def _flat(value: Any, level: int, options: dict[str, Any]) -> str | None:
-    """A summary (a dict of scalars) as json.dumps writes it at ``level``, fast; None if it
-    is not one (then the general path writes it)."""
-    if type(value) is not dict or not value:
-        return None
+def _summaries(value: Summaries, level: int, options: dict[str, Any]) -> Iterator[str]:
+    """The summaries as a list, a few hundred to a piece."""
     indent = options["indent"]
-    item, key_sep = options["separators"]
-    inner = "" if indent is None else "\n" + " " * (indent * (level + 1))
-    outer = "" if indent is None else "\n" + " " * (indent * level)
-    keys = sorted(value) if options["sort_keys"] else value
-    parts: list[str] = []
-    for k in keys:
-        text = _scalar(value[k])
-        if text is None or type(k) is not str:
+    item = options["separators"][0]
+    if not len(value):
+        yield "[]"
+        return
+    if indent is None:  # json's C encoder, a batch at a time: "[a,b]"[1:-1] is "a,b"
+        encoder = json.JSONEncoder(**options)
+        batch: list[Any] = []
+        first = True
+        for v in value:
+            batch.append(v)
+            if len(batch) == 512:
+                yield ("[" if first else item) + encoder.encode(batch)[1:-1]
+                batch, first = [], False
+        if batch:
+            yield ("[" if first else item) + encoder.encode(batch)[1:-1]
+        yield "]"
+        return
+    inner = "\n" + " " * (indent * (level + 1))
+    flat = _Flat(level + 1, options)
+    pieces = ["["]
+    for n, v in enumerate(value):
+        pieces.append((item if n else "") + inner)
+        text = flat(v)
+        if text is None:
+            pieces.extend(_chunks(v, level + 1, options))
+        else:
+            pieces.append(text)
+        if len(pieces) >= 512:
+            yield "".join(pieces)
+            pieces = []
+    pieces.append("\n" + " " * (indent * level) + "]")
+    yield "".join(pieces)
+
+
+class _Flat:
+    """A summary (a dict of str, int, float, bool or None) as json.dumps writes it at
+    ``level``, fast; None if it is not one (then the general path writes it)."""
+
+    def __init__(self, level: int, options: dict[str, Any]) -> None:
+        indent = options["indent"]
+        self.item, self.key_sep = options["separators"]
+        self.inner = "" if indent is None else "\n" + " " * (indent * (level + 1))
+        self.outer = "" if indent is None else "\n" + " " * (indent * level)
+        self.sort_keys = bool(options["sort_keys"])
+        self.prefix: dict[str, str] = {}  # the key as written, with what comes before it
+
+    def __call__(self, value: Any) -> str | None:
+        if type(value) is not dict or not value:
             return None
-        parts.append(f"{inner}{encode_basestring_ascii(k)}{key_sep}{text}")
-    joined: str = item.join(parts)
-    return "{" + joined + outer + "}"
+        parts: list[str] = []
+        for k in sorted(value) if self.sort_keys else value:
+            prefix = self.prefix.get(k) if type(k) is str else None
+            if prefix is None:
+                if type(k) is not str:
+                    return None
+                prefix = self.prefix[k] = self.inner + encode_basestring_ascii(k) + self.key_sep
+            v = value[k]
+            kind = type(v)
+            if kind is str:
+                parts.append(prefix + encode_basestring_ascii(v))
+            elif kind is int:
+                parts.append(prefix + int.__repr__(v))
+            elif v is None:
+                parts.append(prefix + "null")
+            elif kind is bool:
+                parts.append(prefix + ("true" if v else "false"))
+            elif kind is float:
+                parts.append(prefix + _float(v))
+            else:
+                return None
+        joined: str = self.item.join(parts)
+        return "{" + joined + self.outer + "}"
+
+
+def _float(value: float) -> str:
+    """json.dumps of a float (NaN and the infinities as json writes them)."""
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
