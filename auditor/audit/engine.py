@@ -115,6 +115,10 @@ def work(
 
 
 Job = tuple[ObjectSpec, str | None]
+# a progress save that took t seconds waits SAVE_GAP * t before the next one (when that is more
+# than --save-every): the record holds every object's summary, so on a large export a save
+# takes seconds, and saving every 2 s would leave the run little time of its own
+SAVE_GAP = 4.0
 
 
 def _serial(
@@ -403,6 +407,7 @@ def audit(
         mode = "1 process"
 
     last_save = time.monotonic()
+    save_gap = options.save_every
 
     def save_progress() -> None:
         if state is None:
@@ -417,9 +422,11 @@ def audit(
     try:
         for done, (spec, result) in enumerate(results, start=resumed_from + 1):
             reducer.add(result, spec)
-            if state is not None and time.monotonic() - last_save >= options.save_every:
+            if state is not None and time.monotonic() - last_save >= save_gap:
+                began = time.monotonic()
                 save_progress()
                 last_save = time.monotonic()
+                save_gap = max(options.save_every, SAVE_GAP * (last_save - began))
             if on_progress is not None:
                 on_progress(
                     Progress(done, len(export.objects), reducer.counts.blocks,
@@ -439,7 +446,7 @@ def audit(
         resumed_from=resumed_from, notes=notes, state_path=options.state_path,
         accept_opaque=options.accept_opaque, accept_deleted=options.accept_deleted,
         state_authenticated=state is not None and state.authenticated,
-        provenance=_provenance(options, digests, started_at),
+        provenance=_provenance(options, digests, started_at, state),
     )  # fmt: skip
     if state is not None:
         _commit(state, report, export, reducer, base, options)
@@ -447,7 +454,7 @@ def audit(
 
 
 def _provenance(
-    options: AuditOptions, digests: list[DigestInput], started_at: str
+    options: AuditOptions, digests: list[DigestInput], started_at: str, state: State | None
 ) -> dict[str, Any]:
     """Who ran what, when, on which trust inputs (SHA-256 of each, so a report can be filed)."""
     from auditor import __version__
@@ -464,14 +471,9 @@ def _provenance(
                for k in options.trusted_keys]  # fmt: skip
     inputs += [{"kind": "witness key", "source": str(k), "sha256": sha(str(k)), "supplied": True}
                for k in options.witness_keys]  # fmt: skip
-    if options.state_path is not None:
-        try:
-            with open(options.state_path, "rb") as f:
-                state_sha = hashlib.sha256(f.read()).hexdigest()
-        except OSError:
-            state_sha = ""
-        inputs.append({"kind": "state file (as read)", "source": options.state_path,
-                       "sha256": state_sha, "supplied": True})  # fmt: skip
+    if state is not None:
+        inputs.append({"kind": "state file (as read)", "source": state.path,
+                       "sha256": state.sha256, "supplied": True})  # fmt: skip
     return {
         "tool": "qldb-audit", "version": __version__, "commandLine": options.command_line,
         "started": started_at, "finished": _now(), "rules": options.rules,

@@ -211,6 +211,7 @@ class State:
     progress: dict[str, Any] | None = None
     key: bytes | None = None  # --state-key: the file is authenticated with it
     authenticated: bool = False  # loaded with a key and its MAC verified (or new)
+    sha256: str = ""  # of the file's bytes as loaded ("" when there was none)
 
     @classmethod
     def load(cls, path: str, key: bytes | None = None) -> State:
@@ -255,6 +256,7 @@ class State:
             progress if isinstance(progress, dict) else None,
             key=key,
             authenticated=key is not None,
+            sha256=hashlib.sha256(data).hexdigest(),
         )
 
     def save(self) -> None:

@@ -190,3 +190,24 @@ def test_only_the_objects_the_manifest_does_not_list_are_unlisted(tmp_path: Path
         f"1 object(s) beside the export are not in the manifest and were not used: "
         f"{result.export_id}/stray.ion"
     ]
+
+
+def test_the_state_file_is_named_by_the_bytes_read_not_by_its_progress(tmp_path: Path) -> None:
+    import hashlib
+
+    from auditor.audit.engine import AuditOptions, audit
+    from tests.integration.audit_support import export_to, grow, make_ledger
+
+    ledger = make_ledger(str(tmp_path / "books.db"))
+    export_to(ledger, tmp_path / "one", "ion_text", 2)
+    state = tmp_path / "audit.state"
+    assert audit(AuditOptions(source=str(tmp_path / "one"), state_path=str(state))).exit_code == 3
+    before = hashlib.sha256(state.read_bytes()).hexdigest()
+    grow(ledger, 6)
+    export_to(ledger, tmp_path / "two", "ion_text", 2)
+    report = audit(AuditOptions(source=str(tmp_path / "two"), state_path=str(state),
+                                save_every=0.0))  # fmt: skip
+    assert report.exit_code == 3
+    inputs = [i for i in report.provenance["trustInputs"] if i["kind"] == "state file (as read)"]
+    assert [i["sha256"] for i in inputs] == [before]  # the progress saves came after the read
+    assert hashlib.sha256(state.read_bytes()).hexdigest() != before
