@@ -116,7 +116,7 @@ def work(
 
 Job = tuple[ObjectSpec, str | None]
 # a progress save that took t seconds waits SAVE_GAP * t before the next one (when that is more
-# than --save-every): the record holds every object's summary, so on a large export a save
+# than save_every): the record holds every object's summary, so on a large export a save
 # takes seconds, and saving every 2 s would leave the run little time of its own
 SAVE_GAP = 4.0
 
