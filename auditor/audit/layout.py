@@ -101,12 +101,13 @@ class _Hashed:
         return data
 
 
-def _read_manifest(source: Source, name: str) -> tuple[Any, str]:
+def _read_manifest(source: Source, name: str, limits: ion.Limits | None = None) -> tuple[Any, str]:
     """The one struct of a manifest (Ion text; JSON is Ion text too), read as a stream within
-    the per-input budget (:mod:`auditor.budget`) and :data:`MAX_MANIFEST_BYTES`, and the
-    SHA-256 of its bytes. Raises :class:`LayoutError` naming the file and the position."""
+    the per-input budget (:mod:`auditor.budget`; ``limits``: a deadline already running) and
+    :data:`MAX_MANIFEST_BYTES`, and the SHA-256 of its bytes. Raises :class:`LayoutError`
+    naming the file and the position."""
     where = source.shown(source.location(name))
-    limits = budget.limits(_MANIFEST_LIMITS)
+    limits = limits or budget.limits(_MANIFEST_LIMITS)
     values = []
     try:
         with source.open(source.location(name)) as fp:
@@ -142,7 +143,7 @@ def _read_completed(source: Source, name: str) -> tuple[Keys | dict[Any, Any], s
         raise LayoutError(f"{where}: cannot read ({e.strerror or e})") from e
     if keys is not None:
         return keys, hashed.sha.hexdigest()
-    return _read_manifest(source, name)
+    return _read_manifest(source, name, limits)  # within the same deadline
 
 
 _MANIFEST_LIMITS = ion.Limits(

@@ -211,3 +211,23 @@ def test_the_state_file_is_named_by_the_bytes_read_not_by_its_progress(tmp_path:
     inputs = [i for i in report.provenance["trustInputs"] if i["kind"] == "state file (as read)"]
     assert [i["sha256"] for i in inputs] == [before]  # the progress saves came after the read
     assert hashlib.sha256(state.read_bytes()).hexdigest() != before
+
+
+def test_a_manifest_past_its_deadline_is_refused_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditor.audit import layout
+    from auditor.audit.layout import LayoutError
+
+    directory = _write(tmp_path / "late", [f"X/S.{i}-{i}.ion" for i in range(10)])
+    calls: list[int] = []
+
+    def late(base: Any = None, **_: Any) -> Any:
+        calls.append(1)
+        return layout._MANIFEST_LIMITS.within(-1.0)  # the deadline has passed
+
+    monkeypatch.setattr(layout.budget, "limits", late)
+    with pytest.raises(LayoutError, match=r"X\.S\.completed\.manifest") as e:
+        locate(Source.parse(str(directory)))
+    assert "not an Ion or JSON manifest" in str(e.value)
+    assert calls == [1]  # the Ion reader, asked after the fast path, kept the same deadline
