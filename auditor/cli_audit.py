@@ -214,7 +214,8 @@ def verify_export(
     if html_path:
         _write(html_path, report.html(), "--html")
     if as_json:
-        click.echo(report.to_json())
+        report.write_json(lambda text: click.echo(text, nl=False))  # objects streamed
+        click.echo()
     else:
         for line in report.lines(verbose):
             click.echo(line)

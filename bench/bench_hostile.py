@@ -24,7 +24,8 @@ Every run must end with the verdict the product documents for it, the object nam
 line, and no traceback; otherwise the script prints ``FAIL:`` lines and exits 1.
 
 Usage: ``.venv/bin/python bench/bench_hostile.py [--sizes 1,20,60] [--keys 1,100000,1000000]
-[--repeat 3] [--workdir DIR] [--json FILE]``
+[--recipes newlines,noise,padding,manifest] [--repeat 3] [--workdir DIR] [--json FILE]``
+(``--recipes manifest``: the manifest rows only).
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ NOISE = 0.25  # seconds: differences below this are the start-up's noise, not a 
 
 
 # -- the builder (a subprocess: it imports auditor and holds the big objects) -------------------
-def build(workdir: Path, sizes: list[int], keys: list[int]) -> list[dict[str, Any]]:
+def build(
+    workdir: Path, sizes: list[int], keys: list[int], recipes: tuple[str, ...] = RECIPES
+) -> list[dict[str, Any]]:
     """Write every case's export under ``workdir``; return the cases (see :class:`Case`)."""
     from auditor.export import export
     from auditor.ledger import Ledger
@@ -75,7 +78,7 @@ def build(workdir: Path, sizes: list[int], keys: list[int]) -> list[dict[str, An
         ledger.put("invoices", f"INV{i}", {"amount": Decimal(f"{100 + i}.50"), "status": "NEW"})
     digest = json.dumps(ledger.digest().get_digest_json()) + "\n"
     cases: list[dict[str, Any]] = []
-    for recipe in RECIPES:
+    for recipe in recipes:
         base = workdir / recipe / "baseline"
         # one block per object, so that the padded block keeps the export's block count; two
         # for the pair
@@ -271,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)  # the builder subprocess
     parser.add_argument("--sizes", default="1,20,60", help="MiB of each hostile data object")
     parser.add_argument("--keys", default="1,100000,1000000", help="keys of the manifests")
+    parser.add_argument("--recipes", default=",".join((*RECIPES, "manifest")),
+                        help="which cases: newlines, noise, padding, manifest")  # fmt: skip
     parser.add_argument("--rules", default="qldb,writer", help="qldb, writer or both")
     parser.add_argument(
         "--repeat",
@@ -283,9 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    keys = [int(k) for k in args.keys.split(",") if k]
+    recipes = [r for r in args.recipes.split(",") if r]
+    if not set(recipes) <= {*RECIPES, "manifest"}:
+        parser.error("--recipes: newlines, noise, padding and/or manifest")
+    keys = [int(k) for k in args.keys.split(",") if k] if "manifest" in recipes else []
+    objects = tuple(r for r in RECIPES if r in recipes)
     if args.build:
-        print(json.dumps(build(args.build, sizes, keys)))
+        print(json.dumps(build(args.build, sizes, keys, objects)))
         return 0
     if any(not 0 < s < 64 for s in sizes):
         parser.error("--sizes: each between 1 and 63 MiB (the reader's cap is 64 MiB)")
@@ -297,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"building the objects in {args.workdir} ...", file=sys.stderr)
     built = subprocess.run(
         [sys.executable, __file__, "--build", str(args.workdir), "--sizes", args.sizes,
-         "--keys", args.keys], capture_output=True, text=True, check=False, cwd=REPO,
+         "--keys", ",".join(map(str, keys)), "--recipes", ",".join(recipes)],
+        capture_output=True, text=True, check=False, cwd=REPO,
     )  # fmt: skip
     if built.returncode != 0:
         raise SystemExit(f"FAIL: building the objects failed\n{built.stderr}")

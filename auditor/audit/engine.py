@@ -14,7 +14,7 @@ import collections
 import hashlib
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +25,7 @@ from typing import Any
 from auditor import budget
 from auditor.audit.block import BlockSink
 from auditor.audit.digests import DigestInput, parse_digest
-from auditor.audit.layout import Export, LayoutError, locate
+from auditor.audit.layout import Export, LayoutError, ObjectSpecs, locate
 from auditor.audit.model import MALFORMED, Issue, ObjectResult, ObjectSpec
 from auditor.audit.objects import fetch_and_verify
 from auditor.audit.reduce import Reducer
@@ -115,13 +115,25 @@ def work(
 
 
 Job = tuple[ObjectSpec, str | None]
+# a progress save that took t seconds waits SAVE_GAP * t before the next one (when that is more
+# than save_every): the record holds every object's summary, so on a large export a save
+# takes seconds, and saving every 2 s would leave the run little time of its own
+SAVE_GAP = 4.0
 
 
 def _serial(
-    source: Source, jobs: list[Job], on_block: BlockSink | None = None
+    source: Source, jobs: Iterable[Job], on_block: BlockSink | None = None
 ) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
     for spec, skip in jobs:
         yield spec, work(source, spec, skip, on_block)  # this process: its own budget setting
+
+
+def _specs_from(export: Export, start: int) -> Iterator[ObjectSpec]:
+    """The export's objects from index ``start`` on, made one at a time when it can."""
+    objects = export.objects
+    if isinstance(objects, ObjectSpecs):
+        return objects.iter_from(start)
+    return iter(objects[start:])
 
 
 def _failed_task(spec: ObjectSpec, error: BaseException) -> ObjectResult:
@@ -136,7 +148,7 @@ def _failed_task(spec: ObjectSpec, error: BaseException) -> ObjectResult:
 def _windowed(
     submit: Callable[[ObjectSpec, str | None], Any],
     result_of: Callable[[Any], ObjectResult],
-    jobs: list[Job],
+    jobs: Iterable[Job],
     window: int,
 ) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
     """Keep ``window`` tasks in flight and yield their results in job order."""
@@ -164,7 +176,7 @@ def _ignore_interrupts() -> None:
 
 
 def _pool(
-    source: Source, jobs: list[Job], workers: int
+    source: Source, jobs: Iterable[Job], workers: int
 ) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
     """The jobs on ``workers`` spawned processes. When the caller stops early (an interrupt,
     SIGTERM, an error), the workers are terminated at once, not waited for: one may be deep in
@@ -190,7 +202,7 @@ def _pool(
 
 
 def _dask(
-    source: Source, jobs: list[Job], address: str
+    source: Source, jobs: Iterable[Job], address: str
 ) -> Iterator[tuple[ObjectSpec, ObjectResult]]:
     try:
         from distributed import Client
@@ -365,32 +377,37 @@ def audit(
     reducer.add_digests(digests)
     for issue in export.issues:
         reducer.issue(issue)
+    reducer.overflow(export.overflow)
 
-    jobs: list[Job] = []
-    for spec in export.objects[resumed_from:]:
-        skip = None
-        trusted_state = state is not None and state.authenticated
-        if (
-            trusted_state
-            and base is not None
-            and spec.name_first is not None
-            and spec.name_last is not None
-        ):
-            old = reducer.old.get((spec.name_first, spec.name_last))
-            if old is not None and spec.name_last <= base.tip:
-                skip = old.sha256
-        jobs.append((spec, skip))
+    trusted_state = state is not None and state.authenticated
+
+    def jobs() -> Iterator[Job]:
+        """(spec, SHA-256 to skip it on) of each object left, made as the map step asks."""
+        for spec in _specs_from(export, resumed_from):
+            skip = None
+            if (
+                trusted_state
+                and base is not None
+                and spec.name_first is not None
+                and spec.name_last is not None
+            ):
+                old = reducer.old.get((spec.name_first, spec.name_last))
+                if old is not None and spec.name_last <= base.tip:
+                    skip = old.sha256
+            yield spec, skip
+
     if options.dask:
-        results = _dask(source, jobs, options.dask)
+        results = _dask(source, jobs(), options.dask)
         mode = f"dask ({options.dask})"
-    elif options.workers > 1 and len(jobs) > 1:
-        results = _pool(source, jobs, options.workers)
+    elif options.workers > 1 and len(export.objects) - resumed_from > 1:
+        results = _pool(source, jobs(), options.workers)
         mode = f"{options.workers} processes"
     else:
-        results = _serial(source, jobs, options.on_block)
+        results = _serial(source, jobs(), options.on_block)
         mode = "1 process"
 
     last_save = time.monotonic()
+    save_gap = options.save_every
 
     def save_progress() -> None:
         if state is None:
@@ -405,9 +422,11 @@ def audit(
     try:
         for done, (spec, result) in enumerate(results, start=resumed_from + 1):
             reducer.add(result, spec)
-            if state is not None and time.monotonic() - last_save >= options.save_every:
+            if state is not None and time.monotonic() - last_save >= save_gap:
+                began = time.monotonic()
                 save_progress()
                 last_save = time.monotonic()
+                save_gap = max(options.save_every, SAVE_GAP * (last_save - began))
             if on_progress is not None:
                 on_progress(
                     Progress(done, len(export.objects), reducer.counts.blocks,
@@ -427,7 +446,7 @@ def audit(
         resumed_from=resumed_from, notes=notes, state_path=options.state_path,
         accept_opaque=options.accept_opaque, accept_deleted=options.accept_deleted,
         state_authenticated=state is not None and state.authenticated,
-        provenance=_provenance(options, digests, started_at),
+        provenance=_provenance(options, digests, started_at, state),
     )  # fmt: skip
     if state is not None:
         _commit(state, report, export, reducer, base, options)
@@ -435,7 +454,7 @@ def audit(
 
 
 def _provenance(
-    options: AuditOptions, digests: list[DigestInput], started_at: str
+    options: AuditOptions, digests: list[DigestInput], started_at: str, state: State | None
 ) -> dict[str, Any]:
     """Who ran what, when, on which trust inputs (SHA-256 of each, so a report can be filed)."""
     from auditor import __version__
@@ -452,14 +471,9 @@ def _provenance(
                for k in options.trusted_keys]  # fmt: skip
     inputs += [{"kind": "witness key", "source": str(k), "sha256": sha(str(k)), "supplied": True}
                for k in options.witness_keys]  # fmt: skip
-    if options.state_path is not None:
-        try:
-            with open(options.state_path, "rb") as f:
-                state_sha = hashlib.sha256(f.read()).hexdigest()
-        except OSError:
-            state_sha = ""
-        inputs.append({"kind": "state file (as read)", "source": options.state_path,
-                       "sha256": state_sha, "supplied": True})  # fmt: skip
+    if state is not None:
+        inputs.append({"kind": "state file (as read)", "source": state.path,
+                       "sha256": state.sha256, "supplied": True})  # fmt: skip
     return {
         "tool": "qldb-audit", "version": __version__, "commandLine": options.command_line,
         "started": started_at, "finished": _now(), "rules": options.rules,

@@ -30,11 +30,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from auditor import budget, ion
-from auditor.audit.model import FAILED, MALFORMED, Issue, ObjectSpec
+from auditor.audit.keys import Keys, Seen
+from auditor.audit.manifest import read_keys
+from auditor.audit.model import FAILED, MALFORMED, MAX_ISSUES, Issue, ObjectSpec, Overflow
 from auditor.audit.source import MissingObjectError, Source, SourceError
 from proofs.ionvalue import Symbol
 
@@ -66,12 +69,13 @@ class Export:
     output_format: str  # ION_TEXT | ION_BINARY | JSON | unknown
     writer_rules: bool
     rules_reason: str
-    objects: list[ObjectSpec]
+    objects: Sequence[ObjectSpec]  # ObjectSpecs: made as they are asked for
     checkpoint_name: str | None
     digest_json_name: str | None
     qldb_until: int | None = None  # QLDB rules for blocks 0..N, writer rules after
     import_boundary: int | None = None  # what the started manifest declares (not trusted)
-    issues: list[Issue] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)  # the first MAX_ISSUES
+    overflow: Overflow = field(default_factory=Overflow)  # the others, counted
     notes: list[str] = field(default_factory=list)
     unlisted: list[str] = field(default_factory=list)
 
@@ -97,12 +101,13 @@ class _Hashed:
         return data
 
 
-def _read_manifest(source: Source, name: str) -> tuple[Any, str]:
+def _read_manifest(source: Source, name: str, limits: ion.Limits | None = None) -> tuple[Any, str]:
     """The one struct of a manifest (Ion text; JSON is Ion text too), read as a stream within
-    the per-input budget (:mod:`auditor.budget`) and :data:`MAX_MANIFEST_BYTES`, and the
-    SHA-256 of its bytes. Raises :class:`LayoutError` naming the file and the position."""
+    the per-input budget (:mod:`auditor.budget`; ``limits``: a deadline already running) and
+    :data:`MAX_MANIFEST_BYTES`, and the SHA-256 of its bytes. Raises :class:`LayoutError`
+    naming the file and the position."""
     where = source.shown(source.location(name))
-    limits = budget.limits(_MANIFEST_LIMITS)
+    limits = limits or budget.limits(_MANIFEST_LIMITS)
     values = []
     try:
         with source.open(source.location(name)) as fp:
@@ -120,6 +125,25 @@ def _read_manifest(source: Source, name: str) -> tuple[Any, str]:
     if len(values) != 1 or type(values[0]) is not dict:
         raise LayoutError(f"{where}: expected one struct")
     return values[0], hashed.sha.hexdigest()
+
+
+def _read_completed(source: Source, name: str) -> tuple[Keys | dict[Any, Any], str]:
+    """The completed manifest's keys, packed as they are read when the manifest has the shape
+    exporters write (:mod:`auditor.audit.manifest`), else its struct as the Ion reader reads it
+    (:func:`_read_manifest`, which then gives the answer); and the SHA-256 of its bytes."""
+    where = source.shown(source.location(name))
+    limits = budget.limits(_MANIFEST_LIMITS)
+    try:
+        with source.open(source.location(name)) as fp:
+            hashed = _Hashed(fp)
+            keys = read_keys(hashed, limits, MAX_KEYS)
+    except SourceError as e:
+        raise LayoutError(f"{where}: cannot read ({e})") from e
+    except OSError as e:
+        raise LayoutError(f"{where}: cannot read ({e.strerror or e})") from e
+    if keys is not None:
+        return keys, hashed.sha.hexdigest()
+    return _read_manifest(source, name, limits)  # within the same deadline
 
 
 _MANIFEST_LIMITS = ion.Limits(
@@ -171,7 +195,7 @@ def locate(
     match = found[0]
     export_id, strand = match["id"], match["strand"]
     completed_name = match.group(0)
-    manifest, manifest_sha256 = _read_manifest(source, completed_name)
+    manifest, manifest_sha256 = _read_completed(source, completed_name)
     started_name: str | None = f"{export_id}.started.manifest"
     started: dict[str, Any] | None = None
     notes: list[str] = []
@@ -248,38 +272,124 @@ def _writer_from(export: Export) -> int | None:
     return 0 if export.writer_rules else None
 
 
-def _objects(export: Export, manifest: Any) -> None:
-    where = export.source.shown(export.source.location(export.completed_name))
+class ObjectSpecs(Sequence[ObjectSpec]):
+    """The data objects the completed manifest lists, once each, in its order: each
+    :class:`ObjectSpec` is made when it is asked for, from the packed keys (so a manifest of a
+    million keys does not hold a million specs). Duplicate keys (reported by :func:`locate`)
+    are left out, as a list of specs would."""
+
+    def __init__(self, export: Export, keys: Keys, duplicates: list[int]) -> None:
+        self._export = export
+        self._keys = keys
+        self._duplicates = duplicates  # key indexes, ascending
+        self._prefix = _prefix(export)
+        self._fmt = FORMATS.get(export.output_format)
+        self._writer_from = _writer_from(export)
+
+    def __len__(self) -> int:
+        return len(self._keys) - len(self._duplicates)
+
+    @overload
+    def __getitem__(self, i: int) -> ObjectSpec: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[ObjectSpec]: ...
+    def __getitem__(self, i: int | slice) -> ObjectSpec | list[ObjectSpec]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("object index out of range")
+        return next(self.iter_from(i))
+
+    def __iter__(self) -> Iterator[ObjectSpec]:
+        return self.iter_from(0)
+
+    def iter_from(self, start: int) -> Iterator[ObjectSpec]:
+        """The specs from index ``start`` on (a resumed run starts past the first ones)."""
+        duplicates = iter(self._duplicates)
+        skip = next(duplicates, -1)
+        index = 0
+        for k, key in enumerate(self._keys):
+            if k == skip:
+                skip = next(duplicates, -1)
+                continue
+            if index >= start:
+                yield self._spec(index, key)
+            index += 1
+
+    def _spec(self, index: int, key: str) -> ObjectSpec:
+        export = self._export
+        rel = _relative(key, self._prefix, export.export_id)
+        assert rel is not None  # locate refused the manifest otherwise
+        name = _OBJECT.fullmatch(rel.rsplit("/", 1)[-1])
+        first, last = (None, None) if name is None else (int(name["first"]), int(name["last"]))
+        return ObjectSpec(
+            index=index, key=export.source.shown_relative(rel),
+            location=export.source.location(rel),
+            fmt=self._fmt or ("json" if rel.endswith(".json") else "ion"),
+            writer_from=self._writer_from, strand_id=export.strand_id,
+            name_first=first, name_last=last,
+        )  # fmt: skip
+
+
+def _prefix(export: Export) -> str | None:
+    return _text(export.started.get("prefix")) if export.started else None
+
+
+def _pack(where: str, manifest: Keys | dict[Any, Any]) -> tuple[Keys, int | None]:
+    """The manifest's keys packed (:class:`Keys`), each ``str`` let go as it is packed, and the
+    index of the first one that is not text (None: all are)."""
+    if isinstance(manifest, Keys):
+        return manifest, None  # read packed (only strings, at most MAX_KEYS)
     keys = manifest.get("keys")
     if not isinstance(keys, list):
         raise LayoutError(f"{where}: keys: expected a list of data object keys")
     if len(keys) > MAX_KEYS:
         raise LayoutError(f"{where}: keys: more than {MAX_KEYS}")
-    prefix = _text(export.started.get("prefix")) if export.started else None
-    fmt_default = FORMATS.get(export.output_format)
-    seen: set[str] = set()
-    used: set[str] = set()
+    packed = Keys()
     for index, raw in enumerate(keys):
         key = _text(raw)
         if key is None:
-            raise LayoutError(f"{where}: keys[{index}]: expected a string")
+            return packed, index
+        packed.append(key)
+        keys[index] = None
+    return packed, None
+
+
+def _objects(export: Export, manifest: Keys | dict[Any, Any]) -> None:
+    """Check every key (in manifest order: the first bad one is the error), note duplicates
+    and names that do not fit, find the objects beside the export that the manifest does not
+    list, and give the export its :class:`ObjectSpecs`."""
+    where = export.source.shown(export.source.location(export.completed_name))
+    keys, not_text = _pack(where, manifest)
+    if isinstance(manifest, dict):
+        manifest.pop("keys", None)
+    prefix = _prefix(export)
+    try:
+        present = export.source.listing(export.export_id)
+    except (SourceError, MissingObjectError, OSError):
+        present = []
+    unused = set(present)
+    seen = Seen(keys)
+    duplicates: list[int] = []
+    issues = _Issues(export)
+    for index, key in enumerate(keys):
         rel = _relative(key, prefix, export.export_id)
         if rel is None:
             raise LayoutError(f"{where}: keys[{index}]: {key!r} is outside the export")
-        if key in seen:
-            export.issues.append(
+        if not seen.add(index, key):
+            issues.add(
                 Issue(FAILED, "duplicate-object", f"{key}: listed twice in the completed manifest",
                       object_key=key, locator=f"{where}: keys[{index}]")
             )  # fmt: skip
+            duplicates.append(index)
             continue
-        seen.add(key)
-        used.add(rel)
-        location = export.source.location(rel)
-        read = export.source.shown_relative(rel)  # what reports call it: the file actually read
+        unused.discard(rel)
         name = _OBJECT.fullmatch(rel.rsplit("/", 1)[-1])
-        first = last = None
         if name is None:
-            export.issues.append(
+            read = export.source.shown_relative(rel)
+            issues.add(
                 Issue(MALFORMED, "object-name",
                       f"{read}: the name is not <strandId>.<first>-<last>.<ext>",
                       object_key=read, locator=f"{where}: keys[{index}]")
@@ -287,23 +397,27 @@ def _objects(export: Export, manifest: Any) -> None:
         else:
             first, last = int(name["first"]), int(name["last"])
             if name["strand"] != export.strand_id or first > last:
-                export.issues.append(
+                read = export.source.shown_relative(rel)
+                issues.add(
                     Issue(FAILED, "object-name",
                           f"{read}: the name does not fit the strand {export.strand_id}",
                           seq=first, strand_id=export.strand_id, object_key=read,
                           locator=f"{where}: keys[{index}]")
                 )  # fmt: skip
-        fmt = fmt_default or ("json" if rel.endswith(".json") else "ion")
-        export.objects.append(
-            ObjectSpec(
-                index=len(export.objects), key=read, location=location,
-                fmt=fmt, writer_from=_writer_from(export),
-                strand_id=export.strand_id,
-                name_first=first, name_last=last,
-            )
-        )  # fmt: skip
-    try:
-        present = export.source.listing(export.export_id)
-    except (SourceError, MissingObjectError, OSError):
-        present = []
-    export.unlisted = [p for p in present if p not in used]
+    if not_text is not None:
+        raise LayoutError(f"{where}: keys[{not_text}]: expected a string")
+    export.objects = ObjectSpecs(export, keys, duplicates)
+    export.unlisted = [p for p in present if p in unused]
+
+
+class _Issues:
+    """The export's issues: the first :data:`MAX_ISSUES` kept, the rest in its overflow."""
+
+    def __init__(self, export: Export) -> None:
+        self.export = export
+
+    def add(self, issue: Issue) -> None:
+        if len(self.export.issues) < MAX_ISSUES:
+            self.export.issues.append(issue)
+        else:
+            self.export.overflow.add(issue)

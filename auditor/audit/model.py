@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from proofs.errors import Value, b64
 FAILED = "failed"  # read, but wrong: evidence of tampering (exit 1)
 MALFORMED = "malformed"  # could not be read (exit 2)
 
+MAX_ISSUES = 1000  # issues an audit lists (every one is counted)
 REVISION_KINDS = ("verified", "hash_only", "deleted", "system", "unproven", "failed")
 MAX_NOTABLE_PER_OBJECT = 200  # redacted / deleted revisions listed by name, per object
 
@@ -81,6 +83,32 @@ class Issue:
         if self.note:
             text += f" [{self.note}]"
         return text
+
+
+def issue_order(issue: Issue) -> tuple[int, int]:
+    """Where an issue stands in a report's "first break": by block, unplaced ones last."""
+    return (issue.seq if issue.seq is not None else 1 << 62, 0)
+
+
+@dataclass(slots=True)
+class Overflow:
+    """Issues past a list's cap of :data:`MAX_ISSUES`: what a report keeps of them, which is
+    their count per (check group, kind) and, of each kind, the first one in
+    :func:`issue_order` (the earliest of equals), the candidate for the first break."""
+
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    first: dict[str, Issue] = field(default_factory=dict)
+
+    def add(self, issue: Issue) -> None:
+        self.counts[(group_of(issue.check), issue.kind)] += 1
+        kind = FAILED if issue.kind == FAILED else MALFORMED
+        best = self.first.get(kind)
+        if best is None or issue_order(issue) < issue_order(best):
+            self.first[kind] = issue
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
 
 
 def shown(value: Value | object) -> str | None:

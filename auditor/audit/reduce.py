@@ -20,22 +20,24 @@ from auditor.audit.frontier import Frontier
 from auditor.audit.model import (
     FAILED,
     MALFORMED,
+    MAX_ISSUES,
     Counts,
     Issue,
     ObjectResult,
     ObjectSpec,
+    Overflow,
     group_of,
+    issue_order,
 )
 from auditor.audit.state import Fingerprint, Verified, b64d, b64e
+from auditor.audit.summaries import Summaries
 from proofs import ProofError, fold
 from proofs.errors import b64
 
-MAX_ISSUES = 1000
 MAX_LISTED = 5000  # opaque blocks and redacted/deleted revisions named in the report
 
 
-def _order(issue: Issue) -> tuple[int, int]:
-    return (issue.seq if issue.seq is not None else 1 << 62, 0)
+_order = issue_order
 
 
 class Reducer:
@@ -65,7 +67,7 @@ class Reducer:
         self.group_counts: Counter[tuple[str, str]] = Counter()
         self.first_failed: Issue | None = None
         self.first_malformed: Issue | None = None
-        self.objects: list[dict[str, Any]] = []
+        self.objects = Summaries()
         self.fingerprints: dict[tuple[int, int], Fingerprint] = dict(self.old)
         self.digests: list[DigestInput] = []
         self.map_seconds = 0.0
@@ -84,6 +86,19 @@ class Reducer:
                 self.first_failed = issue
         elif self.first_malformed is None or _order(issue) < _order(self.first_malformed):
             self.first_malformed = issue
+
+    def overflow(self, more: Overflow) -> None:
+        """Issues found before the run past the cap: counted, and each kind's first one is a
+        candidate for the first break (the list is full: :data:`MAX_ISSUES` came before)."""
+        for (group, kind), n in more.counts.items():
+            self.issues_total += n
+            self.group_counts[(group, kind)] += n
+        for issue in more.first.values():
+            if issue.kind == FAILED:
+                if self.first_failed is None or _order(issue) < _order(self.first_failed):
+                    self.first_failed = issue
+            elif self.first_malformed is None or _order(issue) < _order(self.first_malformed):
+                self.first_malformed = issue
 
     def _fail(self, check: str, message: str, seq: int | None, key: str | None, **kw: Any) -> None:
         self.issue(Issue(FAILED, check, message, seq=seq, strand_id=self.strand_id,
@@ -214,9 +229,9 @@ class Reducer:
             "bytes": result.size, "sha256": result.sha256, "seconds": round(result.seconds, 4),
             "status": "verified", "skipped": result.skipped, "issues": result.issues_total,
         }  # fmt: skip
-        self.objects.append(summary)
         if result.skipped:
             self._skipped(result, spec, summary)
+            self.objects.append(summary)
             return
         for issue in result.issues:
             self.issue(issue)
@@ -317,6 +332,7 @@ class Reducer:
             summary["status"] = "failed" if worst else "malformed"
         if first_link is not None and last_link is not None:
             summary["first"], summary["last"] = first_link.seq, last_link.seq
+        self.objects.append(summary)
         self._fingerprint(result, spec, complete, first_link, last_link, hashes.hexdigest())
 
     def _check_link(self, seq: int, previous: bytes | None, key: str) -> None:
@@ -430,7 +446,7 @@ class Reducer:
             "firstFailed": None if self.first_failed is None else self.first_failed.to_json(),
             "firstMalformed": (None if self.first_malformed is None
                                else self.first_malformed.to_json()),
-            "objects": self.objects,
+            "objects": self.objects,  # Summaries: the state file writes them as a list
             "fingerprints": [f.to_json() for f in self.fingerprints.values()],
             "digests": [[d.source, d.kind, d.tip, d.status, d.message,
                          None if d.computed is None else b64e(d.computed)]
@@ -458,7 +474,7 @@ class Reducer:
         ff, fm = value["firstFailed"], value["firstMalformed"]
         self.first_failed = None if ff is None else Issue.from_json(ff)
         self.first_malformed = None if fm is None else Issue.from_json(fm)
-        self.objects = list(value["objects"])
+        self.objects = Summaries.from_json(value["objects"])
         fingerprints = [Fingerprint.from_json(f, "progress") for f in value["fingerprints"]]
         self.fingerprints = {(f.first, f.last): f for f in fingerprints}
         self.map_seconds = float(value["mapSeconds"])

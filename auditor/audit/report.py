@@ -17,12 +17,13 @@ could not be checked, per-object results, the state file's effect and the timing
 from __future__ import annotations
 
 import html
-import json
+import itertools
 import xml.etree.ElementTree as ET
-from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from auditor.audit import jsonstream
 from auditor.audit.model import CHECKS, FAILED, MALFORMED, Counts, Issue, group_of
 from auditor.verdict import Verdict, VerdictBuilder
 from proofs import MalformedError
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from auditor.audit.layout import Export
     from auditor.audit.reduce import Reducer
     from auditor.audit.state import Verified
+    from auditor.audit.summaries import Summaries
 
 REPORT_FORMAT = "qldb-audit-export-report"
 REPORT_VERSION = 2
@@ -54,7 +56,7 @@ class AuditReport:
     attested: bool
     checks: list[dict[str, Any]]
     not_checked: list[str]
-    objects: list[dict[str, Any]]
+    objects: Summaries  # one dict each, read back in order
     notes: list[str]
     state: dict[str, Any] | None
     timing: dict[str, Any]
@@ -139,7 +141,7 @@ class AuditReport:
             "attestedBy": [d.source for d in digests if d.trusted and d.status == "verified"],
             "note": reducer.frontier_note,
         }
-        objects_status = Counter(o["status"] for o in reducer.objects)
+        objects_status = reducer.objects.by_status
         revisions_checked = counts.revisions
         timing = {
             "started": started_at,
@@ -183,6 +185,12 @@ class AuditReport:
 
     # -- JSON --------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        doc = self._doc()
+        doc["objects"] = self.objects.to_json()
+        return doc
+
+    def _doc(self) -> dict[str, Any]:
+        """The JSON report with its ``objects`` as the packed :class:`Summaries`."""
         state = dict(self.state) if self.state is not None else None
         if state is not None:
             state["note"] = self.state_note
@@ -213,7 +221,24 @@ class AuditReport:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+        return "".join(self.json_chunks())
+
+    def json_chunks(self) -> Iterator[str]:
+        """:meth:`to_json` in pieces, the objects read as they are written (a report of a
+        million objects is written without a million dicts in memory)."""
+        return jsonstream.chunks(self._doc(), indent=2)
+
+    def write_json(self, write: Callable[[str], object]) -> None:
+        """:meth:`to_json` handed to ``write`` in pieces of about 64 KiB."""
+        pending: list[str] = []
+        size = 0
+        for text in self.json_chunks():
+            pending.append(text)
+            size += len(text)
+            if size >= 65536:
+                write("".join(pending))
+                pending, size = [], 0
+        write("".join(pending))
 
     # -- human -------------------------------------------------------------------------------
     def headline(self) -> str:
@@ -444,7 +469,7 @@ class AuditReport:
             f"<h2>Data objects ({len(self.objects)})</h2><table><tr><th>Object</th>"
             "<th>Blocks</th><th>Bytes</th><th>SHA-256</th><th>Result</th></tr>"
         )
-        for o in self.objects[:2000]:
+        for o in itertools.islice(self.objects, 2000):
             parts.append(
                 f"<tr><td><code>{esc(str(o['key']))}</code></td><td>{o['first']}-{o['last']}"
                 f"</td><td>{o['bytes']}</td><td><code>{esc(o['sha256'])}</code></td>"
@@ -478,6 +503,8 @@ def _verdict(
     if last is not None:
         v.fact("blocks", f"{first}-{last}")
     failed = [i for i in reducer.issues if i.kind == FAILED]
+    if reducer.first_failed is not None and reducer.first_failed not in failed:
+        failed.append(reducer.first_failed)  # past the list's cap: it still refutes (exit 1)
     seen: set[str] = set()
     for issue in failed:
         if group_of(issue.check) in seen:

@@ -43,6 +43,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.audit import jsonstream
 from auditor.audit.frontier import Frontier
 from auditor.formats import b64decode
 from proofs import MalformedError, VerificationError
@@ -197,8 +198,10 @@ def load_state_key(path: str) -> bytes:
 
 def _mac(key: bytes, doc: dict[str, Any]) -> str:
     body = {k: v for k, v in doc.items() if k != "mac"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    for text in jsonstream.chunks(body, sort_keys=True, separators=(",", ":")):
+        mac.update(text.encode())
+    return mac.hexdigest()
 
 
 @dataclass(slots=True)
@@ -208,6 +211,7 @@ class State:
     progress: dict[str, Any] | None = None
     key: bytes | None = None  # --state-key: the file is authenticated with it
     authenticated: bool = False  # loaded with a key and its MAC verified (or new)
+    sha256: str = ""  # of the file's bytes as loaded ("" when there was none)
 
     @classmethod
     def load(cls, path: str, key: bytes | None = None) -> State:
@@ -252,6 +256,7 @@ class State:
             progress if isinstance(progress, dict) else None,
             key=key,
             authenticated=key is not None,
+            sha256=hashlib.sha256(data).hexdigest(),
         )
 
     def save(self) -> None:
@@ -268,7 +273,8 @@ class State:
         fd, temporary = tempfile.mkstemp(prefix=".state-", dir=directory)
         try:
             with os.fdopen(fd, "w") as f:
-                json.dump(doc, f, indent=1)
+                for text in jsonstream.chunks(doc, indent=1):  # the progress's objects too
+                    f.write(text)
                 f.write("\n")
                 f.flush()
                 os.fsync(f.fileno())
