@@ -355,11 +355,7 @@ class _Writer:
         """``doc_id`` as the document's key, unless a live document of ``table`` already has
         it as its ``_k`` (two documents under one key: the ledger could not serve either).
         The same document again (a second version 0) is left to the UNIQUE index."""
-        holder = self.db.execute(
-            "SELECT doc_id, kind FROM revisions WHERE table_name=? AND key=? "
-            "ORDER BY seq DESC, rev_index DESC LIMIT 1",
-            (table, doc_id),
-        ).fetchone()
+        holder = self._latest(table, doc_id)
         if holder is not None and holder[0] != doc_id and holder[1] != "deleted":
             raise _Refuse(
                 "malformed", f"{where}: document {doc_id} has no key of its own, and another "
@@ -371,12 +367,27 @@ class _Writer:
     def _free(self, table: str, key: str) -> bool:
         """No live document of ``table`` is indexed by ``key`` (its latest revision, if any, is
         a deletion)."""
-        row = self.db.execute(
-            "SELECT kind FROM revisions WHERE table_name=? AND key=? "
+        row = self._latest(table, key)
+        return row is None or row[1] == "deleted"
+
+    def _latest(self, table: str, key: str) -> tuple[str, str] | None:
+        """(doc_id, kind) of the latest revision of ``table`` indexed by ``key`` (by block,
+        then position), if any. Most keys an import meets are new: an index probe answers
+        those without the ordered query (half its cost)."""
+        db = self.db
+        if (
+            db.execute(
+                "SELECT 1 FROM revisions WHERE table_name=? AND key=? LIMIT 1", (table, key)
+            ).fetchone()
+            is None
+        ):
+            return None
+        row = db.execute(
+            "SELECT doc_id, kind FROM revisions WHERE table_name=? AND key=? "
             "ORDER BY seq DESC, rev_index DESC LIMIT 1",
             (table, key),
         ).fetchone()
-        return row is None or row[0] == "deleted"
+        return None if row is None else (str(row[0]), str(row[1]))
 
     def unmatched_redactions(self) -> dict[str, list[list[Any]]]:
         """Where QLDB's redactionInfo and the exported revisions disagree, as QLDB can leave
