@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from auditor.audit import jsonstream
+from auditor.audit.jsonstream import chunks
 from auditor.audit.model import CHECKS, FAILED, MALFORMED, Counts, Issue, group_of
 from auditor.verdict import Verdict, VerdictBuilder
 from proofs import MalformedError
@@ -226,7 +226,7 @@ class AuditReport:
     def json_chunks(self) -> Iterator[str]:
         """:meth:`to_json` in pieces, the objects read as they are written (a report of a
         million objects is written without a million dicts in memory)."""
-        return jsonstream.chunks(self._doc(), indent=2)
+        return chunks(self._doc(), indent=2)
 
     def write_json(self, write: Callable[[str], object]) -> None:
         """:meth:`to_json` handed to ``write`` in pieces of about 64 KiB."""

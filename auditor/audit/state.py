@@ -43,8 +43,8 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.audit import jsonstream
 from auditor.audit.frontier import Frontier
+from auditor.audit.jsonstream import chunks
 from auditor.formats import b64decode
 from proofs import MalformedError, VerificationError
 
@@ -199,7 +199,7 @@ def load_state_key(path: str) -> bytes:
 def _mac(key: bytes, doc: dict[str, Any]) -> str:
     body = {k: v for k, v in doc.items() if k != "mac"}
     mac = hmac.new(key, digestmod=hashlib.sha256)
-    for text in jsonstream.chunks(body, sort_keys=True, separators=(",", ":")):
+    for text in chunks(body, sort_keys=True, separators=(",", ":")):
         mac.update(text.encode())
     return mac.hexdigest()
 
@@ -273,7 +273,7 @@ class State:
         fd, temporary = tempfile.mkstemp(prefix=".state-", dir=directory)
         try:
             with os.fdopen(fd, "w") as f:
-                for text in jsonstream.chunks(doc, indent=1):  # the progress's objects too
+                for text in chunks(doc, indent=1):  # the progress's objects too
                     f.write(text)
                 f.write("\n")
                 f.flush()
