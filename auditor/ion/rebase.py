@@ -231,7 +231,9 @@ class _Walker:
                         append(piece)
                 out = b"".join(parts)
                 n = len(out)
-                return (struct_head[n] + out if n < 14 else b"\xde" + _var_uint(n) + out), stop
+                if n < 14:
+                    return struct_head[n] + out, stop
+                return b"\xde" + (small[n] if n < 128 else _var_uint(n)) + out, stop
             if t == 11:
                 pieces: list[bytes] = []
                 at = body
@@ -240,7 +242,9 @@ class _Walker:
                     pieces.append(piece)
                 out = b"".join(pieces)
                 n = len(out)
-                return (list_head[n] + out if n < 14 else b"\xbe" + _var_uint(n) + out), stop
+                if n < 14:
+                    return list_head[n] + out, stop
+                return b"\xbe" + (small[n] if n < 128 else _var_uint(n)) + out, stop
             if t == 0 or t == 7 or t == 12 or t == 14:
                 raise _NotRebasedError  # NOP pads, symbols, s-expressions, annotations
             return data[pos:stop], stop  # a scalar: its bytes do not depend on symbols

@@ -85,6 +85,9 @@ def read_with_bytes(data: bytes) -> tuple[Any, bytes, list[str | None]]:
         [b"0123456789ab"],  # a list body of 13 bytes
         [b"0123456789abc"],  # 14 bytes
         [{"a": [1] * 200}, {"b": list(range(300))}],  # bodies longer than 127 bytes
+        {"a": "x" * 124},  # a struct body of 127 bytes (a one-byte VarUInt length)
+        {"a": "x" * 125},  # 128 bytes: a two-byte one
+        ["x" * 124, ["x" * 125], ["x" * 126]],  # list bodies of 127, 128 and 129 bytes
         {f"f{i}": {f"g{i}": i} for i in range(150)},  # output symbol ids past 127
         # scalars of every length form in a struct: 0, 1-13 bytes, a one-byte VarUInt length
         # (14, 127), a two- and a three-byte one (128, 300, 16,384)
