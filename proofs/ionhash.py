@@ -219,6 +219,9 @@ def _make_serializer(digest: HashFunction | None) -> Callable[[Any], bytes]:
 
     names: dict[str | None, bytes] = {}  # field name / annotation text -> framed symbol
     table: dict[type, Callable[[Any], bytes]] = {}
+    # exact types whose values cannot carry ``ion_annotations`` (builtins, proofs.ionvalue's
+    # slotted classes): s(v) without looking for annotations (a failed getattr is slow)
+    plain: dict[type, Callable[[Any], bytes]] = {}
 
     def name(text: str | None) -> bytes:
         framed = names.get(text)
@@ -238,6 +241,9 @@ def _make_serializer(digest: HashFunction | None) -> Callable[[Any], bytes]:
         return name(text)
 
     def value(v: Any) -> bytes:
+        f = plain.get(type(v))
+        if f is not None:
+            return f(v)
         f = table.get(type(v)) or resolve(type(v))
         annotations = getattr(v, "ion_annotations", None)
         if annotations:
@@ -273,7 +279,10 @@ def _make_serializer(digest: HashFunction | None) -> Callable[[Any], bytes]:
     if digest is None:
 
         def fields(pairs: Any) -> bytes:
-            hashes = [_sha256((names.get(k) or name(k)) + value(x)).digest() for k, x in pairs]
+            hashes = [
+                _sha256((names.get(k) or name(k)) + (plain.get(type(x)) or value)(x)).digest()
+                for k, x in pairs
+            ]
             hashes.sort()
             return b"\x0b\xd0" + _escape(b"".join(hashes)) + _END
 
@@ -344,6 +353,10 @@ def _make_serializer(digest: HashFunction | None) -> Callable[[Any], bytes]:
                 return f
         raise MalformedError("ion-type", "", f"not an Ion value: {kind.__name__}")
 
+    for kind in (str, int, bool, float, Decimal, bytes, bytearray, list, tuple, dict, type(None),
+                 iv.Symbol, iv.Timestamp, iv.Annotated, iv.SExp, iv.Clob,
+                 iv.TypedNull):  # fmt: skip
+        plain[kind] = resolve(kind)
     return value
 
 

@@ -25,6 +25,21 @@ if TYPE_CHECKING:
 
 MAX_READ_BYTES = 512 * 1024 * 1024
 MAX_LISTED_KEYS = 1_000_000
+_READ_CHUNK = 1 << 20
+
+
+def _read_up_to(fp: Readable, limit: int) -> bytes:
+    """At most ``limit`` bytes of ``fp``, read a MiB at a time: ``read(limit)`` would allocate
+    ``limit`` bytes first, 512 MiB for a digest of a few hundred."""
+    chunks: list[bytes] = []
+    left = limit
+    while left > 0:
+        chunk = fp.read(min(_READ_CHUNK, left))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 class SourceError(Exception):
@@ -187,7 +202,7 @@ class Source:
         if not self.is_s3:
             try:
                 with open(location, "rb") as f:
-                    data = f.read(MAX_READ_BYTES + 1)
+                    data = _read_up_to(f, MAX_READ_BYTES + 1)
             except FileNotFoundError as e:
                 raise MissingObjectError(f"{location}: not found") from e
             except OSError as e:
@@ -196,7 +211,7 @@ class Source:
         with self._s3_errors(location):
             body = _s3().get_object(Bucket=self.bucket, Key=location)["Body"]
             try:
-                data = body.read(MAX_READ_BYTES + 1)
+                data = _read_up_to(body, MAX_READ_BYTES + 1)
             finally:
                 body.close()
         return bytes(data)

@@ -392,7 +392,17 @@ class Decoder:
                 if name in out:
                     raise Fail("duplicate-field", f"duplicate field name {name!r}", start)
                 try:
-                    out[name] = nulls[td >> 4] if length < 0 else value(td, pos, stop, depth)
+                    if length < 0:
+                        out[name] = nulls[td >> 4]
+                    elif td >> 4 == 8 and stop - pos <= max_text:  # a string: most fields
+                        try:
+                            out[name] = data[pos:stop].decode("utf-8")
+                        except UnicodeDecodeError:
+                            text(pos, stop)  # raises the reader's error
+                    elif 0xB0 <= td < 0xE0:  # a list, s-expression or struct
+                        out[name] = container(td, pos, stop, depth)
+                    else:
+                        out[name] = value(td, pos, stop, depth)
                 except Fail as e:
                     e.path.append(name)
                     raise
@@ -453,7 +463,12 @@ class Decoder:
         def value(td: int, body: int, stop: int, depth: int) -> Any:
             t = td >> 4
             if t == 8:
-                return text(body, stop)
+                if stop - body <= max_text:
+                    try:
+                        return data[body:stop].decode("utf-8")
+                    except UnicodeDecodeError:
+                        pass
+                return text(body, stop)  # (raises the reader's error)
             if t == 2:
                 if stop - body <= safe_int_bytes:
                     return from_bytes(data[body:stop], "big")

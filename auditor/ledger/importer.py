@@ -143,6 +143,8 @@ class _Writer:
         self.revisions = 0
         self.redactions: set[tuple[str, int]] = set()  # what QLDB's redactionInfo names
         self.last_time: tuple[Timestamp | None, str] = (None, "")
+        self.keys = _Filter()  # every (table, key) a revision was written with (a key _key
+        # gives an earlier revision by UPDATE is the one its new revision is written with)
         self.db.execute("BEGIN")
 
     def __call__(self, seq: int | None, block: Any, verified: bool, raw: RawBlock | None) -> None:
@@ -296,6 +298,7 @@ class _Writer:
             "deleted"
         )  # fmt: skip
         key = self._key(table, doc_id, version, kind, data, where)
+        self.keys.add(table, key)
         self.db.execute(
             "INSERT INTO revisions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (doc_id, version, table, key, seq, index, tx_id, self._time(tx_time), kind,
@@ -373,9 +376,10 @@ class _Writer:
     def _latest(self, table: str, key: str) -> tuple[str, str] | None:
         """(doc_id, kind) of the latest revision of ``table`` indexed by ``key`` (by block,
         then position), if any. Most keys an import meets are new: an index probe answers
-        those without the ordered query (half its cost)."""
+        those without the ordered query (half its cost), and the filter of keys written
+        most of them without the probe."""
         db = self.db
-        if (
+        if not self.keys.may_hold(table, key) or (
             db.execute(
                 "SELECT 1 FROM revisions WHERE table_name=? AND key=? LIMIT 1", (table, key)
             ).fetchone()
@@ -415,6 +419,28 @@ class _Writer:
             "OVER (PARTITION BY table_name, key ORDER BY seq DESC, rev_index DESC) AS n "
             "FROM revisions) WHERE n = 1"
         )
+
+
+class _Filter:
+    """A Bloom filter of (table, key) pairs, of fixed size (1 MiB: memory does not grow with
+    the export). ``may_hold`` is False only for a pair never added; a pair it wrongly holds
+    costs an index probe, nothing more."""
+
+    BITS = 1 << 23
+
+    def __init__(self) -> None:
+        self.bits = bytearray(self.BITS >> 3)
+
+    def _places(self, table: str, key: str) -> tuple[int, int]:
+        h = hash((table, key)) & 0xFFFF_FFFF_FFFF  # two 23-bit places from one 64-bit hash
+        return h & (self.BITS - 1), (h >> 23) & (self.BITS - 1)
+
+    def add(self, table: str, key: str) -> None:
+        for place in self._places(table, key):
+            self.bits[place >> 3] |= 1 << (place & 7)
+
+    def may_hold(self, table: str, key: str) -> bool:
+        return all(self.bits[p >> 3] >> (p & 7) & 1 for p in self._places(table, key))
 
 
 def _wanted_key(data: Any) -> str | None:
@@ -645,7 +671,7 @@ def import_export(
         started = time.perf_counter()
         store.create_file(
             path, meta, str(key), fill, temporary=path + ".importing",
-            schema=store.SCHEMA + store.SYSTEM_SCHEMA,
+            schema=store.TABLES + store.SYSTEM_SCHEMA,  # (TX_INDEX: built by _fill)
         )  # fmt: skip
         outcome["summary"]["seconds"] = round(time.perf_counter() - started, 3)
     ledger = Ledger.open(path)
@@ -701,6 +727,7 @@ def _fill(
         if unmatched:
             rows.append(("import_redactions", json.dumps(unmatched, sort_keys=True)))
         db.executemany("INSERT INTO meta VALUES (?, ?)", rows)
+        db.execute(store.TX_INDEX)
         writer.documents()
         db.execute("COMMIT")
         summary = _summary(db, report, writer, boundary)

@@ -37,7 +37,7 @@ from auditor.ledger.errors import (
 )
 
 FORMAT_VERSION = 2  # 2: blocks stored without their revisions (stored once, per row)
-SCHEMA = """
+TABLES = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE tables (name TEXT PRIMARY KEY, table_id TEXT NOT NULL UNIQUE);
 CREATE TABLE blocks (
@@ -65,13 +65,16 @@ CREATE TABLE revisions (         -- a rowid table: its rows (~1 KB) are too big 
     UNIQUE (doc_id, version)
 );
 CREATE INDEX revisions_by_key ON revisions (table_name, key, seq);
-CREATE INDEX revisions_by_tx ON revisions (tx_id);
 CREATE TABLE documents (
     table_name TEXT NOT NULL, key TEXT NOT NULL, doc_id TEXT NOT NULL,
     version INTEGER NOT NULL, deleted INTEGER NOT NULL,
     PRIMARY KEY (table_name, key)
 ) WITHOUT ROWID;
 """
+# Not read while a ledger is imported: the importer builds it once its rows are in (one sort,
+# not an insert at a random place of the index per revision).
+TX_INDEX = "CREATE INDEX revisions_by_tx ON revisions (tx_id);\n"
+SCHEMA = TABLES + TX_INDEX
 SYSTEM_SCHEMA = """
 CREATE TABLE system_revisions (  -- a migrated ledger: QLDB's hash-only system revisions
     seq INTEGER NOT NULL, rev_index INTEGER NOT NULL,

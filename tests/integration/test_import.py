@@ -136,6 +136,29 @@ def test_binary_and_text_exports_make_the_same_ledger_rows_byte_for_byte(tmp_pat
     assert all(encode(decode(b, "row")) == b for b in blobs)
 
 
+def _schema(path: Path) -> list[tuple[str, str, str]]:
+    db = sqlite3.connect(path)
+    try:
+        return sorted(db.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        ).fetchall())  # fmt: skip
+    finally:
+        db.close()
+
+
+def test_a_migrated_ledger_has_the_schema_of_one_made_by_init(
+    migrated: Path, tmp_path: Path
+) -> None:  # (the import builds the index by transaction last: it must be there)
+    fresh = tmp_path / "fresh.db"
+    code, _out, err = cli("ledger", "init", "--ledger", fresh, "--name", "fresh")
+    assert code == 0, err
+    system = ("table", "system_revisions")
+    ours = [row for row in _schema(migrated) if row[:2] != system]
+    assert ours == _schema(fresh)
+    assert ("index", "revisions_by_tx") in [row[:2] for row in ours]
+    assert system in [row[:2] for row in _schema(migrated)]
+
+
 def test_the_digest_at_every_imported_tip_is_the_generators(migrated: Path) -> None:
     for tip, path in enumerate(DIGESTS):
         code, out, _ = cli("ledger", "digest", "--ledger", migrated, "--tip", tip)

@@ -238,6 +238,8 @@ def test_binary_specifics() -> None:
         (b"\xd1\x80", "not-ion"),  # sorted struct, empty
         (b"\x82\xc3\x28", "not-ion"),  # invalid UTF-8
         (b"\x83\xed\xa0\x80", "not-ion"),  # UTF-8 encoded surrogate
+        (b"\xd4\x84\x82\xc3\x28", "not-ion"),  # invalid UTF-8 in a struct's field
+        (b"\xb3\x82\xc3\x28", "not-ion"),  # ... and in a list
         (b"\x71\x0a", "symbol-out-of-range"),
         (b"\xd4\x84\x21\x01\x84\x20", "truncated"),
         (b"\xd6\x84\x21\x01\x84\x21\x02", "duplicate-field"),
@@ -253,6 +255,12 @@ def test_binary_specifics() -> None:
 def test_malformed_binary(body: bytes, reason: str) -> None:
     error = refused(IVM + body, reason)
     assert "byte" in error.locator
+
+
+def test_invalid_utf8_is_not_ion_at_the_text_limit_too() -> None:
+    body = b"x" * 8 + b"\xc3\x28"  # 10 bytes: at max_text, not beyond it
+    assert refused(IVM + b"\x8a" + body, "not-ion", max_text=10).reason == "not-ion"
+    assert refused(IVM + b"\xdc\x84\x8a" + body, "not-ion", max_text=10).path == "name"
 
 
 def test_binary_must_start_with_ivm_and_text_must_be_utf8() -> None:
@@ -333,6 +341,8 @@ LIMIT_CASES = [
     ("max_exponent", 50, lambda n: "2001-01-01T00:00:00." + "0" * n + "Z", "limit"),
     ("max_text", 10, lambda n: '"' + "x" * n + '"', "limit"),
     ("max_text", 10, lambda n: ion.dumps_binary(["x" * n]), "limit"),
+    ("max_text", 10, lambda n: ion.dumps_binary([{"k": "x" * n}]), "limit"),
+    ("max_text", 10, lambda n: ion.dumps_binary([["x" * n]]), "limit"),
     ("max_text", 10, lambda n: ion.dumps_binary([b"x" * n]), "limit"),
     ("max_values", 10, lambda n: "[" + "1," * (n - 1) + "]", "budget"),
     ("max_values", 10, lambda n: ion.dumps_binary([[1] * (n - 1)]), "budget"),
