@@ -63,7 +63,22 @@ def child(source: str, what: str, out_dir: str) -> dict[str, Any]:
         "blocks": blocks,
         "revisions_per_second": revisions / seconds,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "sqlite_peak_mib": _sqlite_highwater_mib(),
     }
+
+
+def _sqlite_highwater_mib() -> float | None:
+    """SQLite's own allocations at their highest (its page caches: 64 MiB a connection at
+    most), from the library Python's sqlite3 module uses; None where it cannot be asked."""
+    import _sqlite3
+    import ctypes
+
+    try:
+        highwater = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_highwater
+    except (OSError, AttributeError):
+        return None
+    highwater.restype, highwater.argtypes = ctypes.c_int64, [ctypes.c_int]
+    return round(highwater(0) / 2**20, 1)
 
 
 def measure(source: Path, what: str, repeat: int, workdir: Path) -> dict[str, Any]:
@@ -132,7 +147,7 @@ def main() -> int:
         print(
             f"{label:>18}: {result['revisions']:>7} revisions in {result['seconds']:6.2f} s = "
             f"{result['revisions_per_second']:8,.0f} rev/s (runs {result['runs']}); peak RSS "
-            f"{result['peak_rss_mib']:.0f} MiB"
+            f"{result['peak_rss_mib']:.0f} MiB (SQLite's at most {result['sqlite_peak_mib']} MiB)"
         )
     out["uptime_after"] = _uptime()
     print(f"uptime before: {out['uptime_before']}\nuptime after:  {out['uptime_after']}")
