@@ -398,7 +398,7 @@ class Decoder:
                         try:
                             out[name] = data[pos:stop].decode("utf-8")
                         except UnicodeDecodeError:
-                            text(pos, stop)  # raises the reader's error
+                            out[name] = text(pos, stop)  # (raises the reader's error)
                     elif 0xB0 <= td < 0xE0:  # a list, s-expression or struct
                         out[name] = container(td, pos, stop, depth)
                     else:
