@@ -44,6 +44,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from amazon.ion import simpleion
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 T = TypeVar("T")
@@ -62,6 +63,15 @@ SYSTEM_SIDS = {1: "$ion", 4: "name", 5: "version", 6: "imports", 7: "symbols", 8
 OPERATORS = ("+", "-", "<=", "==", "!", "&&", "||", ".", "*", "@", "^", "~", "?", "%", "#", "<")
 NASTY_CHARS = "\x00\x0b\x0c\x0e\x7f\t\n\r'\"\\ é€\u2028\U0001d11e"
 NASTY_BYTES = (0x00, 0x0B, 0x0C, 0x0E, 0x7F, 0x80, 0xFF)
+
+# The property tests' common settings: the same examples on every run and machine, no example
+# database, no deadline (a loaded CI machine), big values allowed. Each file sets its count.
+SETTINGS = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import ion_strategies as ist
 import pytest
 from amazon.ion import simpleion
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import proofs
@@ -41,12 +41,7 @@ MIN_DISTINCT_VALUES = 10_000
 STREAM_EVERY = 10  # also check every 10th value against ionhash's streaming hasher
 MIN_DOT_PAIRS = 1_000
 
-SETTINGS = settings(
-    derandomize=True,  # same examples on every run and machine
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = ist.SETTINGS
 
 REQUIRED_FEATURES = {
     # every Ion type, and every typed null

@@ -20,18 +20,12 @@ from typing import Any
 import ion_strategies as ist
 import pytest
 from amazon.ion import simpleion
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import proofs
 
-SETTINGS = settings(
-    derandomize=True,
-    database=None,
-    deadline=None,
-    max_examples=200,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = settings(ist.SETTINGS, max_examples=200)
 
 nodes = ist.ion_nodes()
 hashes = st.binary(min_size=32, max_size=32)

@@ -19,7 +19,7 @@ import struct
 
 import ion_strategies as ist
 from amazon.ion import simpleion
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import auditor.ion as ion
@@ -27,12 +27,7 @@ import proofs
 from auditor.ion import IonError
 
 MIN_VALUES = 10_000
-SETTINGS = settings(
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = ist.SETTINGS
 
 
 def _has_nan(value: object) -> bool:

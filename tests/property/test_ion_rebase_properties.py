@@ -10,19 +10,13 @@ import io
 from typing import Any
 
 import ion_strategies as ist
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import auditor.ion as ion
 from auditor.ion import Annotated, SExp, Symbol, rebase
 
-SETTINGS = settings(
-    derandomize=True,
-    database=None,
-    deadline=None,
-    max_examples=300,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = settings(ist.SETTINGS, max_examples=300)
 
 
 def symbolic(value: Any) -> bool:
